@@ -1,0 +1,42 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { sql } from "../../lib/db/pool.ts";
+import { pendingMigrations } from "../../lib/db/migrate.ts";
+import { PayloadTooLargeError } from "../../lib/errors.ts";
+import { adminRouter } from "./admin/index.ts";
+import type { GatewayDeps } from "./deps.ts";
+import { errorResponse } from "./errors.ts";
+import { userRoutes } from "./user-routes.ts";
+
+/** The gateway's HTTP surface: probes, the admin API under /api/v1, then user routes. */
+export function createApp(deps: GatewayDeps): Hono {
+  const app = new Hono();
+  app.onError((err, c) => errorResponse(c, err, deps.log));
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    try {
+      await deps.db.query(sql.unsafe`SELECT 1`);
+      const pending = await pendingMigrations(deps.db);
+      if (pending.length) return c.json({ status: "not_ready", reason: "migrations pending", pending }, 503);
+      return c.json({ status: "ready" });
+    } catch {
+      return c.json({ status: "not_ready", reason: "database unreachable" }, 503);
+    }
+  });
+
+  // Every request body, admin or user route, is capped at PICLOUD_MAX_BODY_BYTES.
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.config.maxBodyBytes,
+      onError: () => {
+        throw new PayloadTooLargeError(deps.config.maxBodyBytes);
+      },
+    }),
+  );
+
+  app.route("/api/v1", adminRouter(deps));
+  app.route("/", userRoutes(deps));
+  return app;
+}
