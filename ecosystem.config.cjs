@@ -1,0 +1,40 @@
+// pm2 process file. The same file serves every host of a cluster sharing one Postgres:
+//   PICLOUD_ROLES        which processes run here (default gateway,dispatcher,sweeper)
+//   PICLOUD_DISPATCHERS  how many dispatcher processes run here (default 2)
+// Processes run TypeScript through tsx; DATABASE_URL and PICLOUD_* pass through the environment.
+const roles = (process.env.PICLOUD_ROLES || "gateway,dispatcher,sweeper")
+  .split(",")
+  .map((r) => r.trim())
+  .filter(Boolean);
+const known = ["gateway", "dispatcher", "sweeper"];
+for (const r of roles) {
+  if (!known.includes(r)) throw new Error(`PICLOUD_ROLES: unknown role "${r}" (accepted: ${known.join(", ")})`);
+}
+const dispatchers = process.env.PICLOUD_DISPATCHERS === undefined ? 2 : Number(process.env.PICLOUD_DISPATCHERS);
+if (!Number.isInteger(dispatchers) || dispatchers < 1 || dispatchers > 64) {
+  throw new Error(`PICLOUD_DISPATCHERS="${process.env.PICLOUD_DISPATCHERS}" is not valid: expected an integer from 1 to 64`);
+}
+const shutdownMs = Number(process.env.PICLOUD_SHUTDOWN_TIMEOUT_MS || 10000);
+
+const service = (name, extra = {}) => ({
+  name,
+  script: `services/${name}/main.ts`,
+  interpreter: "node",
+  interpreter_args: "--import tsx",
+  exec_mode: "fork",
+  cwd: __dirname,
+  // A process must finish or release its work within PICLOUD_SHUTDOWN_TIMEOUT_MS; pm2 waits a little longer.
+  kill_timeout: shutdownMs + 2000,
+  max_memory_restart: "300M",
+  restart_delay: 1000,
+  exp_backoff_restart_delay: 200,
+  ...extra,
+});
+
+module.exports = {
+  apps: [
+    roles.includes("gateway") && service("gateway"),
+    roles.includes("dispatcher") && service("dispatcher", { instances: dispatchers }),
+    roles.includes("sweeper") && service("sweeper"),
+  ].filter(Boolean),
+};
