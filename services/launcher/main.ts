@@ -11,6 +11,8 @@ import { migrate } from "../../lib/db/migrate.ts";
 import { createLogger } from "../../lib/log.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
+// Local state (embedded Postgres data, pm2's home); git-ignored.
+const stateDir = path.resolve(process.env.PICLOUD_DATA_DIR ?? path.join(root, ".picloud"));
 const config = loadConfigOrExit();
 const log = createLogger("launcher", config.logLevel);
 
@@ -18,7 +20,7 @@ let embedded: EmbeddedDb | undefined;
 let databaseUrl = config.databaseUrl;
 if (!databaseUrl) {
   const port = Number(process.env.PICLOUD_EMBEDDED_PG_PORT ?? 54329);
-  const dataDir = path.join(root, ".picloud", "pgdata");
+  const dataDir = path.join(stateDir, "pgdata");
   log.info({ dataDir, port }, "DATABASE_URL is unset: starting the embedded Postgres");
   try {
     embedded = await startEmbeddedPostgres({ dataDir, port, database: "picloud" });
@@ -41,7 +43,7 @@ try {
 const child = spawn(path.join(root, "node_modules/.bin/pm2-runtime"), [path.join(root, "ecosystem.config.cjs")], {
   cwd: root,
   // pm2 keeps its state per project, so two checkouts never share a daemon.
-  env: { PM2_HOME: path.join(root, ".picloud", "pm2"), ...process.env, DATABASE_URL: databaseUrl },
+  env: { PM2_HOME: path.join(stateDir, "pm2"), ...process.env, DATABASE_URL: databaseUrl },
   stdio: "inherit",
 });
 
