@@ -55,10 +55,11 @@ child.stdout.on("data", (chunk: Buffer) => {
 });
 const code: number = await new Promise((resolve) => child.on("close", (c) => resolve(c ?? 1)));
 
-const count = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
-const passed = count(/(\d+) tests? passed/);
-const failed = count(/(\d+) tests? failed/) + count(/(\d+) uncaught exceptions?/) + count(/(\d+) unhandled rejections?/);
-const skipped = count(/(\d+) tests? skipped/) + count(/(\d+) tests? todo/);
+// ava prints "N tests passed" only when nothing failed: count the result marks instead.
+const lines = out.split("\n");
+const passed = lines.filter((l) => /^\s*✔/.test(l)).length;
+const failed = lines.filter((l) => /^\s*✘/.test(l) && !/\[skip\]|\[todo\]/.test(l)).length + Number(/(\d+) uncaught exceptions?/.exec(out)?.[1] ?? 0) + Number(/(\d+) unhandled rejections?/.exec(out)?.[1] ?? 0);
+const skipped = lines.filter((l) => /^\s*[-✘].*\[(skip|todo)\]/.test(l)).length;
 
 if (!process.env.PICLOUD_TEST_KEEP_DBS) await dropTestDatabases({ run }, base).catch(() => undefined);
 await embedded?.stop();
