@@ -1,5 +1,7 @@
 import type { Config } from "../../lib/config.ts";
 import type { Db } from "../../lib/db/pool.ts";
+import type { Execution } from "../../lib/executions/index.ts";
+import type { Executor } from "../../lib/executor/index.ts";
 import type { Logger } from "../../lib/log.ts";
 
 /** What the gateway's HTTP handlers are wired with (main.ts builds it). */
@@ -7,4 +9,8 @@ export interface GatewayDeps {
   config: Config;
   db: Db;
   log: Logger;
+  /** Runs scripts in this process: the admin API's direct execution. */
+  executor: Executor<unknown>;
+  /** An execution still in the outbox (queued or running), for GET /admin/executions/{id}. */
+  pendingExecution?: (id: string) => Promise<Execution | null>;
 }

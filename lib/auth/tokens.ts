@@ -1,0 +1,49 @@
+import { createHash, randomBytes } from "node:crypto";
+import { z } from "zod";
+import { sql, type Db } from "../db/pool.ts";
+import { NotFoundError, UnauthenticatedError } from "../errors.ts";
+
+/** Who is calling: resolved from a bearer token on every admin request. */
+export type Principal = { userId: string; email: string; isOwner: boolean; scopes: string[]; tokenId: string };
+
+const hashOf = (secret: string) => createHash("sha256").update(secret).digest();
+
+const tokenRow = z.object({ id: z.string(), name: z.string(), scopes: z.array(z.string()), created_at: z.string(), last_used_at: z.string().nullable(), expires_at: z.string().nullable() });
+export type TokenInfo = z.infer<typeof tokenRow>;
+
+/** Issues a token; the secret is returned once and only its hash is stored. */
+export async function issueToken(db: Pick<Db, "one">, userId: string, name: string, scopes: string[], expiresInDays: number | null): Promise<TokenInfo & { token: string }> {
+  const secret = `pc_${randomBytes(32).toString("base64url")}`;
+  const row = await db.one(sql.type(tokenRow)`
+    INSERT INTO api_tokens (user_id, name, token_hash, scopes, expires_at)
+    VALUES (${userId}, ${name}, ${sql.binary(hashOf(secret))}, ${sql.array(scopes, "text")},
+            CASE WHEN ${expiresInDays}::int IS NULL THEN NULL ELSE now() + make_interval(days => ${expiresInDays}::int) END)
+    RETURNING id, name, scopes, created_at, last_used_at, expires_at`);
+  return { ...row, token: secret };
+}
+
+const principalRow = z.object({ token_id: z.string(), user_id: z.string(), email: z.string(), is_owner: z.boolean(), scopes: z.array(z.string()), stale: z.boolean() });
+
+export async function authenticate(db: Db, header: string | undefined): Promise<Principal> {
+  const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");
+  if (!m) throw new UnauthenticatedError("missing bearer token (Authorization: Bearer <token>)");
+  const row = await db.maybeOne(sql.type(principalRow)`
+    SELECT t.id AS token_id, u.id AS user_id, u.email, u.is_owner, t.scopes,
+           (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
+    FROM api_tokens t JOIN users u ON u.id = t.user_id
+    WHERE t.token_hash = ${sql.binary(hashOf(m[1]!))} AND (t.expires_at IS NULL OR t.expires_at > now())`);
+  if (!row) throw new UnauthenticatedError("invalid or expired token");
+  // last_used_at is kept to the minute, so a busy token does not write on every request.
+  if (row.stale) await db.query(sql.unsafe`UPDATE api_tokens SET last_used_at = now() WHERE id = ${row.token_id}`);
+  return { userId: row.user_id, email: row.email, isOwner: row.is_owner, scopes: row.scopes, tokenId: row.token_id };
+}
+
+export async function listTokens(db: Db, userId: string): Promise<TokenInfo[]> {
+  return [...(await db.any(sql.type(tokenRow)`
+    SELECT id, name, scopes, created_at, last_used_at, expires_at FROM api_tokens WHERE user_id = ${userId} ORDER BY created_at DESC, id`))];
+}
+
+export async function deleteToken(db: Db, userId: string, id: string): Promise<void> {
+  const r = await db.query(sql.unsafe`DELETE FROM api_tokens WHERE id = ${id} AND user_id = ${userId}`);
+  if (r.rowCount === 0) throw new NotFoundError("token");
+}

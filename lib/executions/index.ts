@@ -1,0 +1,115 @@
+import { z } from "zod";
+import { sql, type Db } from "../db/pool.ts";
+import type { ExecError, LogLine, ScriptResponse } from "../executor/index.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
+import { isUuid } from "../ids.ts";
+import { decodeCursor, pageOf, type Page } from "../pagination.ts";
+
+export type ExecutionKind = "direct" | "http_sync" | "http_async" | "kv" | "dead_letter" | "replay";
+export type ExecutionStatus = "queued" | "running" | "succeeded" | "failed";
+
+export const executionRow = z.object({
+  id: z.string(),
+  app_id: z.string(),
+  script_id: z.string().nullable(),
+  kind: z.string(),
+  status: z.string(),
+  route_id: z.string().nullable(),
+  trigger_id: z.string().nullable(),
+  trigger_depth: z.number(),
+  root_execution_id: z.string().nullable(),
+  attempts: z.number(),
+  queued_at: z.string(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  duration_ms: z.number().nullable(),
+  response: z.unknown(),
+  error: z.unknown(),
+  logs: z.unknown(),
+});
+export type Execution = z.infer<typeof executionRow>;
+const COLUMNS = sql.fragment`id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
+  queued_at, started_at, finished_at, duration_ms, response, error, logs`;
+
+export type FinishedExecution = {
+  id: string;
+  appId: string;
+  scriptId: string;
+  kind: ExecutionKind;
+  routeId?: string | null;
+  triggerId?: string | null;
+  triggerDepth: number;
+  rootExecutionId?: string | null;
+  attempts: number;
+  queuedAt: Date;
+  startedAt: Date;
+  durationMs: number;
+  response?: ScriptResponse;
+  error?: ExecError;
+  logs: LogLine[];
+};
+
+/** Records finished executions (one row each); several at once in one statement. */
+export async function recordExecutions(db: Pick<Db, "query">, rows: FinishedExecution[]): Promise<void> {
+  if (!rows.length) return;
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      id: r.id,
+      app_id: r.appId,
+      script_id: r.scriptId,
+      kind: r.kind,
+      status: r.error ? "failed" : "succeeded",
+      route_id: r.routeId ?? null,
+      trigger_id: r.triggerId ?? null,
+      trigger_depth: r.triggerDepth,
+      root_execution_id: r.rootExecutionId ?? null,
+      attempts: r.attempts,
+      queued_at: r.queuedAt.toISOString(),
+      started_at: r.startedAt.toISOString(),
+      finished_at: new Date(r.startedAt.getTime() + r.durationMs).toISOString(),
+      duration_ms: Math.round(r.durationMs),
+      response: r.response ?? null,
+      error: r.error ?? null,
+      logs: r.logs,
+    })),
+  );
+  await db.query(sql.unsafe`
+    INSERT INTO executions (id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
+                            queued_at, started_at, finished_at, duration_ms, response, error, logs)
+    SELECT id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
+           queued_at, started_at, finished_at, duration_ms, response, error, logs
+    FROM jsonb_to_recordset(${json}::jsonb) AS x(id uuid, app_id uuid, script_id uuid, kind text, status text, route_id uuid,
+         trigger_id uuid, trigger_depth int, root_execution_id uuid, attempts int, queued_at timestamptz, started_at timestamptz,
+         finished_at timestamptz, duration_ms int, response jsonb, error jsonb, logs jsonb)
+    ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = excluded.started_at,
+      finished_at = excluded.finished_at, duration_ms = excluded.duration_ms, response = excluded.response,
+      error = excluded.error, logs = excluded.logs`);
+}
+
+export async function getExecution(db: Pick<Db, "maybeOne">, id: string): Promise<Execution | null> {
+  if (!isUuid(id)) throw new NotFoundError("execution");
+  return db.maybeOne(sql.type(executionRow)`SELECT ${COLUMNS} FROM executions WHERE id = ${id}`);
+}
+
+export async function listExecutions(
+  db: Db,
+  appId: string,
+  opts: { limit: number; cursor?: string; status?: string; scriptId?: string },
+): Promise<Page<Omit<Execution, "logs" | "response">>> {
+  const after = decodeCursor(opts.cursor, (k) => k.length === 2 && typeof k[0] === "string" && typeof k[1] === "string" && isUuid(k[1])) as [string, string] | undefined;
+  if (opts.status !== undefined && !["queued", "running", "succeeded", "failed"].includes(opts.status)) {
+    throw new ValidationError("status", "must be one of queued, running, succeeded, failed");
+  }
+  if (opts.scriptId !== undefined && !isUuid(opts.scriptId)) throw new ValidationError("script_id", "must be a script id");
+  const rows = await db.any(sql.type(executionRow.omit({ logs: true, response: true }))`
+    SELECT id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
+           queued_at, started_at, finished_at, duration_ms, error
+    FROM executions
+    WHERE app_id = ${appId}
+      AND (${opts.status ?? null}::text IS NULL OR status = ${opts.status ?? null})
+      AND (${opts.scriptId ?? null}::uuid IS NULL OR script_id = ${opts.scriptId ?? null})
+      AND (${after?.[0] ?? null}::timestamptz IS NULL OR (queued_at, id) < (${after?.[0] ?? null}::timestamptz, ${after?.[1] ?? null}::uuid))
+    ORDER BY queued_at DESC, id DESC
+    LIMIT ${opts.limit + 1}`);
+  return pageOf(rows, opts.limit, (r) => r, (r) => [r.queued_at, r.id]);
+}

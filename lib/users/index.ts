@@ -1,0 +1,49 @@
+import { z } from "zod";
+import { hashPassword, verifyPassword } from "../auth/passwords.ts";
+import { sql, type Db } from "../db/pool.ts";
+import { ConflictError, UnauthenticatedError } from "../errors.ts";
+
+export const userRow = z.object({ id: z.string(), email: z.string(), is_owner: z.boolean(), created_at: z.string() });
+export type User = z.infer<typeof userRow>;
+
+const BOOTSTRAP_LOCK = 0x70_62_6f_6f; // "pboo"
+
+/** Creates the instance owner; only while no user exists (race-safe: a transaction lock). */
+export async function bootstrapOwner(db: Db, email: string, password: string): Promise<User> {
+  const hash = await hashPassword(password);
+  return db.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`);
+    if (await tx.exists(sql.unsafe`SELECT 1 FROM users`)) throw new ConflictError("already bootstrapped: sign in instead");
+    return tx.one(sql.type(userRow)`
+      INSERT INTO users (email, password_hash, is_owner) VALUES (${email}, ${hash}, true)
+      RETURNING id, email, is_owner, created_at`);
+  });
+}
+
+export async function createUser(db: Db, email: string, password: string): Promise<User> {
+  const hash = await hashPassword(password);
+  const row = await db.maybeOne(sql.type(userRow)`
+    INSERT INTO users (email, password_hash) VALUES (${email}, ${hash})
+    ON CONFLICT (email) DO NOTHING
+    RETURNING id, email, is_owner, created_at`);
+  if (!row) throw new ConflictError(`a user with email ${email} exists`);
+  return row;
+}
+
+export async function listUsers(db: Db): Promise<User[]> {
+  return [...(await db.any(sql.type(userRow)`SELECT id, email, is_owner, created_at FROM users ORDER BY created_at, id`))];
+}
+
+/** The same answer and the same cost for an unknown email and a wrong password. */
+export async function checkLogin(db: Db, email: string, password: string): Promise<User> {
+  const row = await db.maybeOne(sql.type(userRow.extend({ password_hash: z.string() }))`
+    SELECT id, email, is_owner, created_at, password_hash FROM users WHERE email = ${email}`);
+  const ok = await verifyPassword(password, row?.password_hash);
+  if (!row || !ok) throw new UnauthenticatedError("wrong email or password");
+  const { password_hash: _, ...user } = row;
+  return user;
+}
+
+export async function userExists(db: Pick<Db, "exists">, id: string): Promise<boolean> {
+  return db.exists(sql.unsafe`SELECT 1 FROM users WHERE id = ${id}`);
+}

@@ -1,0 +1,80 @@
+// The real gateway app on an ephemeral port, in the test process, against a fresh database.
+import type { AddressInfo } from "node:net";
+import { serve } from "@hono/node-server";
+import { loadConfig, type Config } from "../../lib/config.ts";
+import { createDb, type Db } from "../../lib/db/pool.ts";
+import { Executor, loadSourceChecker } from "../../lib/executor/index.ts";
+import { createLogger } from "../../lib/log.ts";
+import { createApp } from "../../services/gateway/app.ts";
+import { freshDatabase } from "./db.ts";
+
+export type Gateway = { url: string; db: Db; dbUrl: string; config: Config; close(): Promise<void>; api: Api };
+
+export async function startGateway(env: Record<string, string> = {}): Promise<Gateway> {
+  const { url: dbUrl } = await freshDatabase();
+  const config = loadConfig({ LOG_LEVEL: "silent", ...env, DATABASE_URL: dbUrl });
+  const db = await createDb(dbUrl);
+  const log = createLogger("gateway-test", config.logLevel);
+  await loadSourceChecker();
+  const executor = await Executor.create({ logger: log });
+  const app = createApp({ config, db, log, executor });
+  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+  await new Promise<void>((resolve) => server.once("listening", () => resolve()));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    url,
+    db,
+    dbUrl,
+    config,
+    api: client(url),
+    async close() {
+      await new Promise((r) => server.close(r));
+      await executor.close();
+      await db.end();
+    },
+  };
+}
+
+export type Reply<T = any> = { status: number; body: T; headers: Headers };
+export type Api = ReturnType<typeof client>;
+
+/** A small JSON client: api(token).post(path, body) → {status, body}. */
+export function client(base: string) {
+  const call = async (method: string, path: string, token?: string, payload?: unknown, raw?: string): Promise<Reply> => {
+    const headers: Record<string, string> = {};
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (payload !== undefined || raw !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(base + path, { method, headers, body: raw ?? (payload === undefined ? undefined : JSON.stringify(payload)) });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body, headers: res.headers };
+  };
+  return (token?: string) => ({
+    get: (path: string) => call("GET", path, token),
+    post: (path: string, payload?: unknown) => call("POST", path, token, payload ?? {}),
+    postRaw: (path: string, raw: string) => call("POST", path, token, undefined, raw),
+    put: (path: string, payload?: unknown) => call("PUT", path, token, payload ?? {}),
+    patch: (path: string, payload?: unknown) => call("PATCH", path, token, payload ?? {}),
+    delete: (path: string) => call("DELETE", path, token),
+  });
+}
+
+/** Bootstraps the owner and returns their token. */
+export async function bootstrap(g: Gateway, email = "owner@example.com", password = "owner-password"): Promise<string> {
+  const r = await g.api().post("/api/v1/admin/bootstrap", { email, password });
+  if (r.status !== 201) throw new Error(`bootstrap: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.token as string;
+}
+
+/** Creates a user (as the owner) and signs them in. */
+export async function userToken(g: Gateway, ownerToken: string, email: string, password = "user-password"): Promise<{ id: string; token: string }> {
+  const u = await g.api(ownerToken).post("/api/v1/admin/users", { email, password });
+  if (u.status !== 201) throw new Error(`create user: ${u.status} ${JSON.stringify(u.body)}`);
+  const l = await g.api().post("/api/v1/admin/login", { email, password });
+  return { id: u.body.id as string, token: l.body.token as string };
+}
