@@ -2,7 +2,8 @@
 // every request against it without compiling anything per request.
 //
 // Precedence: exact host > wildcard host (longest suffix first) > any host; within a host,
-// exact path > pattern (more literal segments first, then longer) > prefix (longest first).
+// exact path > pattern (more literal segments first, then the one whose first literal comes
+// earlier) > prefix (longest first).
 // A route whose methods do not include the request's is skipped.
 
 export type HostKind = "any" | "exact" | "wildcard";
@@ -46,11 +47,20 @@ export function compileRouteTable<R extends RouteDef>(routes: readonly R[]): Rou
     else ht.prefixes.push(c);
   }
   for (const ht of [table.anyHost, ...table.exactHosts.values(), ...wild.values()]) {
-    ht.patterns.sort((a, b) => b.literal - a.literal || b.segments.length - a.segments.length);
+    ht.patterns.sort((a, b) => b.literal - a.literal || leftmostLiteral(a, b) || b.segments.length - a.segments.length);
     ht.prefixes.sort((a, b) => b.segments.length - a.segments.length);
   }
   table.wildcardHosts = [...wild.entries()].sort((a, b) => b[0].length - a[0].length);
   return table;
+}
+
+/** Between equally literal patterns, the one with a literal where the other has a :param first wins. */
+function leftmostLiteral(a: { segments: string[] }, b: { segments: string[] }): number {
+  for (let i = 0; i < Math.min(a.segments.length, b.segments.length); i++) {
+    const pa = a.segments[i]!.startsWith(":"), pb = b.segments[i]!.startsWith(":");
+    if (pa !== pb) return pa ? 1 : -1;
+  }
+  return 0;
 }
 
 /** "/a//b/" → "/a/b"; the root stays "/". */
