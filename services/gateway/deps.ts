@@ -3,6 +3,8 @@ import type { Db } from "../../lib/db/pool.ts";
 import type { Execution } from "../../lib/executions/index.ts";
 import type { Executor } from "../../lib/executor/index.ts";
 import type { Logger } from "../../lib/log.ts";
+import type { ReplyWaiter } from "./replies.ts";
+import type { RouteCache } from "./route-cache.ts";
 
 /** What the gateway's HTTP handlers are wired with (main.ts builds it). */
 export interface GatewayDeps {
@@ -11,6 +13,10 @@ export interface GatewayDeps {
   log: Logger;
   /** Runs scripts in this process: the admin API's direct execution. */
   executor: Executor<unknown>;
+  /** The route table, kept current. */
+  routes: RouteCache;
+  /** Sync callers wait here for their reply. */
+  replies: ReplyWaiter;
   /** An execution still in the outbox (queued or running), for GET /admin/executions/{id}. */
   pendingExecution?: (id: string) => Promise<Execution | null>;
 }

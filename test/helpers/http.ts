@@ -3,9 +3,8 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { loadConfig, type Config } from "../../lib/config.ts";
 import { createDb, type Db } from "../../lib/db/pool.ts";
-import { Executor, loadSourceChecker } from "../../lib/executor/index.ts";
 import { createLogger } from "../../lib/log.ts";
-import { createApp } from "../../services/gateway/app.ts";
+import { createGateway } from "../../services/gateway/wire.ts";
 import { freshDatabase } from "./db.ts";
 
 export type Gateway = { url: string; db: Db; dbUrl: string; config: Config; close(): Promise<void>; api: Api };
@@ -15,10 +14,8 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Ga
   const config = loadConfig({ LOG_LEVEL: "silent", ...env, DATABASE_URL: dbUrl });
   const db = await createDb(dbUrl);
   const log = createLogger("gateway-test", config.logLevel);
-  await loadSourceChecker();
-  const executor = await Executor.create({ logger: log });
-  const app = createApp({ config, db, log, executor });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" });
+  const gateway = await createGateway(config, log, db, dbUrl);
+  const server = serve({ fetch: gateway.app.fetch, port: 0, hostname: "127.0.0.1" });
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -29,7 +26,7 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Ga
     api: client(url),
     async close() {
       await new Promise((r) => server.close(r));
-      await executor.close();
+      await gateway.close();
       await db.end();
     },
   };

@@ -1,0 +1,53 @@
+import { z } from "zod";
+import { sql, type Db } from "../db/pool.ts";
+import { isUuid } from "../ids.ts";
+import { decodeCursor, pageOf, type Page } from "../pagination.ts";
+import type { FinishedExecution } from "./index.ts";
+
+/** Sync executions that completed after their caller stopped waiting, kept with their result. */
+export async function recordAbandoned(db: Pick<Db, "query">, rows: (FinishedExecution & { request: unknown })[]): Promise<void> {
+  if (!rows.length) return;
+  const json = JSON.stringify(
+    rows.map((r) => ({
+      id: r.id,
+      app_id: r.appId,
+      script_id: r.scriptId,
+      route_id: r.routeId ?? null,
+      request: r.request ?? null,
+      status: r.error ? "failed" : "succeeded",
+      response: r.response ?? null,
+      error: r.error ?? null,
+      queued_at: r.queuedAt.toISOString(),
+    })),
+  );
+  await db.query(sql.unsafe`
+    INSERT INTO abandoned_executions (id, app_id, script_id, route_id, request, status, response, error, queued_at)
+    SELECT id, app_id, script_id, route_id, coalesce(request, 'null'::jsonb), status, response, error, queued_at
+    FROM jsonb_to_recordset(${json}::jsonb) AS x(id uuid, app_id uuid, script_id uuid, route_id uuid, request jsonb, status text, response jsonb, error jsonb, queued_at timestamptz)
+    ON CONFLICT (id) DO NOTHING`);
+}
+
+const abandonedRow = z.object({
+  id: z.string(),
+  app_id: z.string(),
+  script_id: z.string().nullable(),
+  route_id: z.string().nullable(),
+  request: z.unknown(),
+  status: z.string(),
+  response: z.unknown(),
+  error: z.unknown(),
+  queued_at: z.string(),
+  completed_at: z.string(),
+});
+export type AbandonedExecution = z.infer<typeof abandonedRow>;
+
+export async function listAbandoned(db: Db, appId: string, limit: number, cursor?: string): Promise<Page<AbandonedExecution>> {
+  const after = decodeCursor(cursor, (k) => k.length === 2 && typeof k[0] === "string" && typeof k[1] === "string" && isUuid(k[1])) as [string, string] | undefined;
+  const rows = await db.any(sql.type(abandonedRow)`
+    SELECT id, app_id, script_id, route_id, request, status, response, error, queued_at, completed_at
+    FROM abandoned_executions
+    WHERE app_id = ${appId}
+      AND (${after?.[0] ?? null}::timestamptz IS NULL OR (completed_at, id) < (${after?.[0] ?? null}::timestamptz, ${after?.[1] ?? null}::uuid))
+    ORDER BY completed_at DESC, id DESC LIMIT ${limit + 1}`);
+  return pageOf(rows, limit, (r) => r, (r) => [r.completed_at, r.id]);
+}

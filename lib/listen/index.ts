@@ -1,0 +1,51 @@
+// The one LISTEN connection of a process (pg-listen on raw pg: slonik cannot LISTEN). It is
+// never used for transactions. It reconnects without limit, re-LISTENs every channel, then
+// calls onReconnect so the process can catch up on anything it missed while away.
+import pgListen from "pg-listen";
+import type { Logger } from "../log.ts";
+
+type Subscriber = ReturnType<typeof pgListen.default>;
+
+export class Listener {
+  private readonly sub: Subscriber;
+  private readonly handlers = new Map<string, (payload: string) => void>();
+  private connectedOnce = false;
+  reconnects = 0;
+
+  constructor(databaseUrl: string, private readonly log: Logger, private readonly onReconnect: () => void = () => undefined) {
+    const createSubscriber = (pgListen as unknown as { default: typeof pgListen.default }).default ?? pgListen;
+    this.sub = createSubscriber(
+      { connectionString: databaseUrl },
+      { retryTimeout: Infinity, retryInterval: (attempt) => Math.min(2000, 100 * 2 ** attempt), paranoidChecking: 10_000, parse: (s) => s, serialize: (s) => String(s) },
+    );
+    this.sub.events.on("notification", ({ channel, payload }) => this.handlers.get(channel)?.(payload ?? ""));
+    this.sub.events.on("error", (err) => log.error({ err }, "listener connection error"));
+    this.sub.events.on("reconnect", (attempt) => log.warn({ attempt }, "listener reconnecting"));
+    this.sub.events.on("connected", () => {
+      if (!this.connectedOnce) return;
+      this.reconnects++;
+      log.info("listener reconnected");
+      this.onReconnect();
+    });
+  }
+
+  async connect(): Promise<void> {
+    await this.sub.connect();
+    this.connectedOnce = true;
+  }
+
+  /** LISTEN on `channel`; resolves once the server has it (so a NOTIFY after this is heard). */
+  async listen(channel: string, handler: (payload: string) => void): Promise<void> {
+    this.handlers.set(channel, handler);
+    await this.sub.listenTo(channel);
+  }
+
+  async unlisten(channel: string): Promise<void> {
+    this.handlers.delete(channel);
+    await this.sub.unlisten(channel);
+  }
+
+  async close(): Promise<void> {
+    await this.sub.close();
+  }
+}

@@ -1,0 +1,26 @@
+import { hostname } from "node:os";
+import { z } from "zod";
+import { sql, type Db } from "../db/pool.ts";
+
+export async function registerDispatcher(db: Db, id: string, concurrency: number): Promise<void> {
+  await db.query(sql.unsafe`
+    INSERT INTO dispatchers (id, host, pid, concurrency) VALUES (${id}, ${hostname()}, ${process.pid}, ${concurrency})
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`);
+}
+
+export async function heartbeat(db: Db, id: string): Promise<void> {
+  await db.query(sql.unsafe`
+    INSERT INTO dispatchers (id, host, pid, concurrency) VALUES (${id}, ${hostname()}, ${process.pid}, 0)
+    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`);
+}
+
+export async function unregisterDispatcher(db: Db, id: string): Promise<void> {
+  await db.query(sql.unsafe`DELETE FROM dispatchers WHERE id = ${id}`);
+}
+
+/** For the gateway's 503: live dispatchers and the ready backlog. */
+export async function availability(db: Db, staleMs: number): Promise<{ alive: number; backlog: number }> {
+  return db.one(sql.type(z.object({ alive: z.number(), backlog: z.number() }))`
+    SELECT (SELECT count(*) FROM dispatchers WHERE heartbeat_at > now() - ${staleMs} * interval '1 millisecond')::int AS alive,
+           (SELECT count(*) FROM outbox WHERE claimed_by IS NULL AND run_at <= now())::int AS backlog`);
+}

@@ -1,0 +1,137 @@
+// The dispatcher's loop: wake (NOTIFY, poll, a delayed row coming due, a full batch done),
+// claim as many rows as there are free slots in one statement, run them concurrently, and
+// complete finished ones in batches (whatever finished while the previous batch committed).
+import { randomUUID } from "node:crypto";
+import type { Config } from "../../lib/config.ts";
+import type { Db } from "../../lib/db/pool.ts";
+import type { Executor } from "../../lib/executor/index.ts";
+import type { Logger } from "../../lib/log.ts";
+import { claimBatch, completeBatch, nextRunAt, releaseClaims, type ClaimedRow, type ExhaustedHandler, type Finished } from "../../lib/outbox/index.ts";
+
+export type HostCall = { appId: string; executionId: string; triggerDepth: number; rootExecutionId: string };
+
+export class Dispatcher {
+  readonly id = `dispatcher-${randomUUID()}`;
+  private running = new Map<string, ClaimedRow>();
+  private finished: Finished[] = [];
+  private flushing: Promise<void> | null = null;
+  private pumping = false;
+  private again = false;
+  private stopping = false;
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt = Infinity;
+
+  constructor(
+    private readonly db: Db,
+    private readonly executor: Executor<HostCall>,
+    private readonly config: Config,
+    private readonly log: Logger,
+    private readonly onExhausted?: ExhaustedHandler,
+  ) {}
+
+  get inFlight(): number {
+    return this.running.size;
+  }
+
+  /** Claim and start work while there are free slots and ready rows. Calls coalesce. */
+  wake(): void {
+    if (this.stopping) return;
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.pump().finally(() => {
+      this.pumping = false;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async pump(): Promise<void> {
+    for (;;) {
+      const free = this.config.dispatcherConcurrency - this.running.size;
+      if (free <= 0 || this.stopping) return;
+      let rows: readonly ClaimedRow[];
+      try {
+        rows = await claimBatch(this.db, this.id, free, this.config.leaseMs);
+      } catch (err) {
+        this.log.error({ err }, "claim failed; the next poll retries");
+        return;
+      }
+      for (const row of rows) this.start(row);
+      if (rows.length < free) {
+        await this.scheduleNextDue();
+        return;
+      }
+    }
+  }
+
+  /** Rows waiting for a retry delay are not announced: wake when the earliest comes due. */
+  private async scheduleNextDue(): Promise<void> {
+    const at = await nextRunAt(this.db).catch(() => null);
+    if (at === null || at >= this.dueAt) return;
+    clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(() => {
+      this.dueAt = Infinity;
+      this.wake();
+    }, Math.max(0, at - Date.now()) + 5);
+  }
+
+  private start(row: ClaimedRow): void {
+    this.running.set(row.id, row);
+    const startedAt = new Date();
+    const job = {
+      executionId: row.id,
+      script: { id: row.script_id, name: row.script_name, source: row.source, version: row.version, timeoutMs: row.timeout_ms, memoryMb: row.memory_mb },
+      app: { id: row.app_id, slug: row.app_slug },
+      request: row.payload.request,
+      ...(row.payload.event !== undefined ? { event: row.payload.event } : {}),
+      triggerDepth: row.trigger_depth,
+    };
+    const call: HostCall = { appId: row.app_id, executionId: row.id, triggerDepth: row.trigger_depth, rootExecutionId: row.root_execution_id ?? row.id };
+    void this.executor.run(job, call).then((outcome) => {
+      this.finished.push({ row, outcome, startedAt });
+      this.log.info({ execution_id: row.id, app: row.app_slug, script: row.script_name, kind: row.kind, attempt: row.attempts, outcome: outcome.ok ? "succeeded" : outcome.error.code, duration_ms: outcome.durationMs }, "execution finished");
+      this.flush();
+    });
+  }
+
+  /** One completing transaction at a time; what finishes meanwhile goes in the next. */
+  private flush(): void {
+    if (this.flushing) return;
+    this.flushing = (async () => {
+      while (this.finished.length) {
+        const batch = this.finished.splice(0);
+        try {
+          await completeBatch(this.db, batch, this.config, this.onExhausted);
+        } catch (err) {
+          // The claims stay; the sweeper recovers them after the lease (at-least-once).
+          this.log.error({ err, executions: batch.map((b) => b.row.id) }, "completing executions failed");
+        }
+        for (const f of batch) this.running.delete(f.row.id);
+        this.wake();
+      }
+    })().finally(() => {
+      this.flushing = null;
+      if (this.finished.length) this.flush();
+    });
+  }
+
+  /** Stop claiming; let running work finish within `timeoutMs`; hand back what did not. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.dueTimer);
+    const until = Date.now() + timeoutMs;
+    while ((this.running.size > 0 || this.flushing) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    if (this.flushing) await this.flushing;
+    const left = [...this.running.keys()];
+    if (left.length) {
+      const n = await releaseClaims(this.db, this.id, left).catch((err) => (this.log.error({ err }, "releasing claims failed"), 0));
+      this.log.warn({ released: n }, "released unfinished claims");
+    }
+  }
+}

@@ -1,0 +1,53 @@
+// Dispatcher process: wiring only. See dispatcher.ts for the loop.
+import { loadConfigOrExit, requireDatabaseUrl } from "../../lib/config.ts";
+import { createDb } from "../../lib/db/pool.ts";
+import { migrate } from "../../lib/db/migrate.ts";
+import { Executor } from "../../lib/executor/index.ts";
+import { Listener } from "../../lib/listen/index.ts";
+import { createLogger } from "../../lib/log.ts";
+import { OUTBOX_CHANNEL, heartbeat, registerDispatcher, unregisterDispatcher } from "../../lib/outbox/index.ts";
+import { Dispatcher, type HostCall } from "./dispatcher.ts";
+
+const config = loadConfigOrExit();
+const databaseUrl = requireDatabaseUrl(config);
+const log = createLogger("dispatcher", config.logLevel);
+
+await migrate(databaseUrl);
+const db = await createDb(databaseUrl, { maximumPoolSize: Math.min(config.dispatcherConcurrency + 2, 20) });
+const executor = await Executor.create<HostCall>({ workers: config.executorWorkers, logger: log });
+const dispatcher = new Dispatcher(db, executor, config, log);
+await registerDispatcher(db, dispatcher.id, config.dispatcherConcurrency);
+
+const listener = config.pollOnly ? undefined : new Listener(databaseUrl, log, () => dispatcher.wake());
+if (listener) {
+  await listener.connect();
+  await listener.listen(OUTBOX_CHANNEL, () => dispatcher.wake());
+}
+
+const jitter = (ms: number) => ms * (0.8 + Math.random() * 0.4);
+let pollTimer: NodeJS.Timeout;
+const poll = () => {
+  dispatcher.wake();
+  pollTimer = setTimeout(poll, jitter(config.pollIntervalMs));
+};
+poll();
+const beat = setInterval(() => heartbeat(db, dispatcher.id).catch((err) => log.warn({ err }, "heartbeat failed")), config.heartbeatMs);
+log.info({ id: dispatcher.id, concurrency: config.dispatcherConcurrency, poll_only: config.pollOnly }, "dispatcher started");
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "dispatcher stopping");
+  clearTimeout(pollTimer);
+  clearInterval(beat);
+  await dispatcher.stop(config.shutdownTimeoutMs);
+  await unregisterDispatcher(db, dispatcher.id).catch(() => undefined);
+  await listener?.close().catch(() => undefined);
+  await executor.close();
+  await db.end();
+  log.info("dispatcher stopped");
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

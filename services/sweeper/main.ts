@@ -1,0 +1,39 @@
+// Sweeper process: a pass every PICLOUD_SWEEP_INTERVAL_MS (see sweep.ts).
+import { loadConfigOrExit, requireDatabaseUrl } from "../../lib/config.ts";
+import { createDb } from "../../lib/db/pool.ts";
+import { migrate } from "../../lib/db/migrate.ts";
+import { createLogger } from "../../lib/log.ts";
+import { sweepOnce } from "./sweep.ts";
+
+const config = loadConfigOrExit();
+const databaseUrl = requireDatabaseUrl(config);
+const log = createLogger("sweeper", config.logLevel);
+
+await migrate(databaseUrl);
+const db = await createDb(databaseUrl, { maximumPoolSize: 2 });
+
+let stopping = false;
+let timer: NodeJS.Timeout | undefined;
+let current: Promise<unknown> = Promise.resolve();
+const pass = () => {
+  current = sweepOnce(db, config, log)
+    .then((r) => r.ran && Object.values(r.deleted).some((n) => n > 0) && log.info(r, "sweep"))
+    .catch((err) => log.error({ err }, "sweep failed"))
+    .finally(() => {
+      if (!stopping) timer = setTimeout(pass, config.sweepIntervalMs);
+    });
+};
+pass();
+log.info({ interval_ms: config.sweepIntervalMs }, "sweeper started");
+
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, "sweeper stopping");
+  clearTimeout(timer);
+  await current;
+  await db.end();
+  process.exit(0);
+}
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
+process.on("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,48 @@
+// One sweeper pass: recover stale claims, then apply retention. Several sweepers may run: a
+// pass runs only while holding a transaction-level advisory lock, so passes never overlap.
+import type { Config } from "../../lib/config.ts";
+import { sql, type Db } from "../../lib/db/pool.ts";
+import type { Logger } from "../../lib/log.ts";
+import { OUTBOX_CHANNEL, completeBatch, lockStaleClaims, type ExhaustedHandler } from "../../lib/outbox/index.ts";
+
+const SWEEP_LOCK = 0x70_73_77_70; // "pswp"
+
+export type SweepResult = { ran: boolean; recovered: number; deleted: Record<string, number> };
+
+export async function sweepOnce(db: Db, config: Config, log: Logger, onExhausted?: ExhaustedHandler): Promise<SweepResult> {
+  return db.transaction(async (tx) => {
+    const got = await tx.oneFirst(sql.unsafe`SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK}) AS got`);
+    if (!got) return { ran: false, recovered: 0, deleted: {} };
+
+    // A stale claim counts as a failed attempt: retried with backoff while attempts remain, so a
+    // row that keeps killing its dispatcher ends failed instead of looping. A sync row is never
+    // run again (its caller may have been answered): it fails, and a waiting caller gets a 500.
+    const stale = await lockStaleClaims(tx, config.heartbeatMs * 3);
+    if (stale.length) {
+      const now = new Date();
+      await completeBatch(
+        tx,
+        stale.map((row) => ({
+          row,
+          startedAt: now,
+          outcome: { ok: false, error: { code: "internal", message: `the dispatcher running it stopped (attempt ${row.attempts})` }, logs: [], durationMs: 0 },
+        })),
+        config,
+        onExhausted,
+      );
+      await tx.query(sql.unsafe`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`);
+      log.warn({ recovered: stale.length, executions: stale.map((r) => r.id) }, "recovered stale claims");
+    }
+
+    const days = (n: number) => sql.fragment`now() - ${n} * interval '1 day'`;
+    const retention: [string, ReturnType<typeof sql.unsafe>][] = [
+      ["executions", sql.unsafe`DELETE FROM executions WHERE finished_at < ${days(config.executionLogRetentionDays)}`],
+      ["abandoned_executions", sql.unsafe`DELETE FROM abandoned_executions WHERE completed_at < ${days(config.abandonedRetentionDays)}`],
+      ["idempotency_keys", sql.unsafe`DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'`],
+      ["dispatchers", sql.unsafe`DELETE FROM dispatchers WHERE heartbeat_at < now() - interval '1 hour'`],
+    ];
+    const deleted: Record<string, number> = {};
+    for (const [name, q] of retention) deleted[name] = (await tx.query(q)).rowCount;
+    return { ran: true, recovered: stale.length, deleted };
+  });
+}
