@@ -16,7 +16,7 @@ type InFlight = {
   call: unknown;
   resolve: (o: ExecutionOutcome) => void;
   retried: boolean;
-  hardStop: NodeJS.Timeout;
+  hardStop?: NodeJS.Timeout;
   started: number;
 };
 
@@ -67,7 +67,7 @@ export class Executor<C = unknown> {
   /** Runs one execution; never rejects for faults of the script. */
   run(job: ExecutionJob, call: C): Promise<ExecutionOutcome> {
     if (this.closed) return Promise.resolve({ ok: false, error: { code: "internal", message: "executor closed" }, logs: [], durationMs: 0 });
-    return new Promise((resolve) => this.dispatch({ job, call, resolve, retried: false, hardStop: undefined as never, started: performance.now() }));
+    return new Promise((resolve) => this.dispatch({ job, call, resolve, retried: false, started: performance.now() }));
   }
 
   private dispatch(f: InFlight): void {
@@ -75,7 +75,6 @@ export class Executor<C = unknown> {
     let slot = this.slots[0]!;
     for (const s of this.slots) if (s.running.size < slot.running.size) slot = s;
     const id = this.nextId++;
-    f.hardStop = setTimeout(() => this.hardStop(slot, id), f.job.script.timeoutMs + HARD_STOP_GRACE_MS);
     slot.running.set(id, f);
     slot.worker.postMessage({ t: "run", id, job: f.job } satisfies ToWorker);
   }
@@ -83,7 +82,10 @@ export class Executor<C = unknown> {
   private onMessage(slot: WorkerSlot, m: FromWorker): void {
     const f = slot.running.get((m as { id: number }).id);
     if (!f) return;
-    if (m.t === "done") {
+    if (m.t === "started") {
+      // The deadline counts from when the worker starts the execution, not from when it was queued.
+      f.hardStop = setTimeout(() => this.hardStop(slot, m.id), f.job.script.timeoutMs + HARD_STOP_GRACE_MS);
+    } else if (m.t === "done") {
       clearTimeout(f.hardStop);
       slot.running.delete(m.id);
       f.resolve(m.outcome);
@@ -178,9 +180,17 @@ export function checkSource(source: string): { ok: true } | { ok: false; message
   try {
     const r = vm.evalCode(source, "script.js", { type: "module", compileOnly: true });
     if (r.error) {
+      // quickjs-emscripten 0.32 sometimes reports a successfully compiled module as an error
+      // whose value is not an object (seen for `export default () => ({ status: 42 })`). A real
+      // compile error is always an Error object, so anything else compiled.
+      if (vm.typeof(r.error) !== "object") {
+        r.error.dispose();
+        return { ok: true };
+      }
       const e = r.error.consume((h) => vm.dump(h)) as { name?: string; message?: string; lineNumber?: number; stack?: string };
       const where = /script\.js:(\d+):(\d+)/.exec(e?.stack ?? "");
-      return { ok: false, message: `${e?.name ?? "SyntaxError"}: ${e?.message ?? String(e)}${where ? ` (line ${where[1]}, column ${where[2]})` : ""}` };
+      if (typeof e !== "object" || e === null || typeof e.message !== "string") return { ok: false, message: `does not compile: ${JSON.stringify(e)}` };
+      return { ok: false, message: `${e.name ?? "SyntaxError"}: ${e.message}${where ? ` (line ${where[1]}, column ${where[2]})` : ""}` };
     }
     r.value.dispose();
     return { ok: true };

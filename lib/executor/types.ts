@@ -61,5 +61,6 @@ export type ToWorker =
 // worker → main
 export type FromWorker =
   | { t: "call"; id: number; callId: number; name: string; args: string }
+  | { t: "started"; id: number }
   | { t: "done"; id: number; outcome: ExecutionOutcome }
   | { t: "ready" };

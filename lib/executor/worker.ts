@@ -19,6 +19,7 @@ port.on("message", (m: ToWorker) => {
     return;
   }
   const id = m.id;
+  send({ t: "started", id });
   void runJob(
     m.job,
     (name, args) =>

@@ -2,16 +2,17 @@ import { hostname } from "node:os";
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 
-export async function registerDispatcher(db: Db, id: string, concurrency: number): Promise<void> {
+/**
+ * A live dispatcher's heartbeat, which also extends the lease on what it holds: work queued
+ * behind other executions in a busy dispatcher is not taken from it while it is alive. A
+ * dispatcher that dies or hangs stops heartbeating, and the sweeper recovers its claims.
+ */
+export async function heartbeat(db: Db, id: string, concurrency: number, leaseMs: number): Promise<void> {
   await db.query(sql.unsafe`
-    INSERT INTO dispatchers (id, host, pid, concurrency) VALUES (${id}, ${hostname()}, ${process.pid}, ${concurrency})
-    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`);
-}
-
-export async function heartbeat(db: Db, id: string): Promise<void> {
-  await db.query(sql.unsafe`
-    INSERT INTO dispatchers (id, host, pid, concurrency) VALUES (${id}, ${hostname()}, ${process.pid}, 0)
-    ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`);
+    WITH beat AS (
+      INSERT INTO dispatchers (id, host, pid, concurrency) VALUES (${id}, ${hostname()}, ${process.pid}, ${concurrency})
+      ON CONFLICT (id) DO UPDATE SET heartbeat_at = now())
+    UPDATE outbox SET lease_until = now() + ${leaseMs} * interval '1 millisecond' WHERE claimed_by = ${id}`);
 }
 
 export async function unregisterDispatcher(db: Db, id: string): Promise<void> {

@@ -5,7 +5,7 @@ import { migrate } from "../../lib/db/migrate.ts";
 import { Executor } from "../../lib/executor/index.ts";
 import { Listener } from "../../lib/listen/index.ts";
 import { createLogger } from "../../lib/log.ts";
-import { OUTBOX_CHANNEL, heartbeat, registerDispatcher, unregisterDispatcher } from "../../lib/outbox/index.ts";
+import { OUTBOX_CHANNEL, heartbeat, unregisterDispatcher } from "../../lib/outbox/index.ts";
 import { Dispatcher, type HostCall } from "./dispatcher.ts";
 
 const config = loadConfigOrExit();
@@ -16,7 +16,8 @@ await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: Math.min(config.dispatcherConcurrency + 2, 20) });
 const executor = await Executor.create<HostCall>({ workers: config.executorWorkers, logger: log });
 const dispatcher = new Dispatcher(db, executor, config, log);
-await registerDispatcher(db, dispatcher.id, config.dispatcherConcurrency);
+const beatOnce = () => heartbeat(db, dispatcher.id, config.dispatcherConcurrency, config.leaseMs);
+await beatOnce();
 
 const listener = config.pollOnly ? undefined : new Listener(databaseUrl, log, () => dispatcher.wake());
 if (listener) {
@@ -31,7 +32,7 @@ const poll = () => {
   pollTimer = setTimeout(poll, jitter(config.pollIntervalMs));
 };
 poll();
-const beat = setInterval(() => heartbeat(db, dispatcher.id).catch((err) => log.warn({ err }, "heartbeat failed")), config.heartbeatMs);
+const beat = setInterval(() => beatOnce().catch((err) => log.warn({ err }, "heartbeat failed")), config.heartbeatMs);
 log.info({ id: dispatcher.id, concurrency: config.dispatcherConcurrency, poll_only: config.pollOnly }, "dispatcher started");
 
 let stopping = false;

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { appAccess } from "../../../lib/apps/index.ts";
 import { NotFoundError } from "../../../lib/errors.ts";
+import { listAbandoned } from "../../../lib/executions/abandoned.ts";
 import { getExecution, listExecutions, recordExecutions } from "../../../lib/executions/index.ts";
 import { parseLimit } from "../../../lib/pagination.ts";
 import { getScript } from "../../../lib/scripts/index.ts";
@@ -33,6 +34,10 @@ export function executionRoutes(deps: GatewayDeps): Hono<AdminEnv> {
     return c.json(
       await listExecutions(db, app.id, { limit: parseLimit(c.req.query("limit")), cursor: c.req.query("cursor"), status: c.req.query("status"), scriptId: c.req.query("script_id") }),
     );
+  });
+  api.get("/admin/apps/:app/abandoned-executions", async (c) => {
+    const app = await appAccess(db, caller(c, "read"), { ref: c.req.param("app") }, "viewer");
+    return c.json(await listAbandoned(db, app.id, parseLimit(c.req.query("limit")), c.req.query("cursor")));
   });
   api.get("/admin/executions/:id", async (c) => {
     const who = caller(c, "read");
