@@ -58,7 +58,7 @@ export class Dispatcher {
       try {
         rows = await claimBatch(this.db, this.id, free, this.config.leaseMs);
       } catch (err) {
-        this.log.error({ err }, "claim failed; the next poll retries");
+        this.log.error({ err: String(err) }, "claim failed; the next poll retries");
         return;
       }
       for (const row of rows) this.start(row);
@@ -100,17 +100,26 @@ export class Dispatcher {
     });
   }
 
-  /** One completing transaction at a time; what finishes meanwhile goes in the next. */
+  /**
+   * One completing transaction at a time; what finishes meanwhile goes in the next. A batch
+   * that cannot commit (the database is away) is kept and tried again: the results are in
+   * memory and the claims are still ours (the heartbeat keeps their lease while we live).
+   */
   private flush(): void {
     if (this.flushing) return;
     this.flushing = (async () => {
+      let pause = 100;
       while (this.finished.length) {
         const batch = this.finished.splice(0);
         try {
           await completeBatch(this.db, batch, this.config, this.onExhausted);
+          pause = 100;
         } catch (err) {
-          // The claims stay; the sweeper recovers them after the lease (at-least-once).
-          this.log.error({ err, executions: batch.map((b) => b.row.id) }, "completing executions failed");
+          this.log.error({ err: String(err), executions: batch.length }, "completing executions failed; retrying");
+          this.finished.unshift(...batch);
+          await new Promise((r) => setTimeout(r, pause));
+          pause = Math.min(pause * 2, 5000);
+          continue;
         }
         for (const f of batch) this.running.delete(f.row.id);
         this.wake();
@@ -127,7 +136,8 @@ export class Dispatcher {
     clearTimeout(this.dueTimer);
     const until = Date.now() + timeoutMs;
     while ((this.running.size > 0 || this.flushing) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-    if (this.flushing) await this.flushing;
+    // Past the bound: hand back what has not completed (if the database is away, the sweeper
+    // recovers these claims once our heartbeat stops).
     const left = [...this.running.keys()];
     if (left.length) {
       const n = await releaseClaims(this.db, this.id, left).catch((err) => (this.log.error({ err }, "releasing claims failed"), 0));

@@ -32,7 +32,7 @@ const poll = () => {
   pollTimer = setTimeout(poll, jitter(config.pollIntervalMs));
 };
 poll();
-const beat = setInterval(() => beatOnce().catch((err) => log.warn({ err }, "heartbeat failed")), config.heartbeatMs);
+const beat = setInterval(() => beatOnce().catch((err) => log.warn({ err: String(err) }, "heartbeat failed")), config.heartbeatMs);
 log.info({ id: dispatcher.id, concurrency: config.dispatcherConcurrency, poll_only: config.pollOnly }, "dispatcher started");
 
 let stopping = false;

@@ -18,7 +18,7 @@ let current: Promise<unknown> = Promise.resolve();
 const pass = () => {
   current = sweepOnce(db, config, log)
     .then((r) => r.ran && Object.values(r.deleted).some((n) => n > 0) && log.info(r, "sweep"))
-    .catch((err) => log.error({ err }, "sweep failed"))
+    .catch((err) => log.error({ err: String(err) }, "sweep failed"))
     .finally(() => {
       if (!stopping) timer = setTimeout(pass, config.sweepIntervalMs);
     });

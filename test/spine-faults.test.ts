@@ -1,0 +1,96 @@
+// Faults: no dispatcher, a backlog over its limit, and a Postgres restart under load.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import test from "ava";
+import { startEmbeddedPostgres } from "../lib/db/embedded.ts";
+import { sql } from "../lib/db/pool.ts";
+import { startPlatform, waitUntil, type Platform } from "./helpers/platform.ts";
+
+const V1 = "/api/v1/admin";
+
+async function setup(p: Platform, routes: [string, string, Record<string, unknown>][]): Promise<string> {
+  const token = (await p.api().post(`${V1}/bootstrap`, { email: "o@example.com", password: "owner-password" })).body.token;
+  await p.api(token).post(`${V1}/apps`, { slug: "faults", name: "Faults" });
+  for (const [name, source, route] of routes) {
+    const s = await p.api(token).post(`${V1}/apps/faults/scripts`, { name, source });
+    const r = await p.api(token).post(`${V1}/scripts/${s.body.id}/routes`, route);
+    if (r.status !== 201) throw new Error(JSON.stringify(r.body));
+  }
+  return token;
+}
+const finished = (p: Platform, ids: string[]) => p.db.oneFirst(sql.unsafe`SELECT count(*) FROM executions WHERE id = ANY(${sql.array(ids, "uuid")}) AND status = 'succeeded'`).then(Number);
+
+test("no dispatcher: sync is 503 with Retry-After; async is accepted and runs once a dispatcher starts", async (t) => {
+  const p = await startPlatform({ dispatchers: 0 });
+  t.teardown(() => p.close());
+  await setup(p, [
+    ["hello", "export default () => ({ hi: 1 })", { path: "/hello" }],
+    ["later", "export default () => ({ later: 1 })", { path: "/later", dispatch_mode: "async" }],
+  ]);
+  const r = await fetch(`${p.url}/hello`);
+  t.is(r.status, 503);
+  t.is(r.headers.get("retry-after"), "1");
+  t.like(await r.json(), { error: "unavailable", message: "no dispatcher is running" });
+  const a = await fetch(`${p.url}/later`, { method: "POST" });
+  t.is(a.status, 202);
+  const { execution_id } = await a.json();
+  await p.start("dispatcher", { LOG_LEVEL: "info" });
+  await waitUntil(async () => (await finished(p, [execution_id])) === 1, 15_000);
+  await waitUntil(async () => (await fetch(`${p.url}/hello`)).status === 200, 5_000);
+  t.pass();
+});
+
+test("a ready backlog over PICLOUD_MAX_BACKLOG makes sync routes answer 503", async (t) => {
+  const p = await startPlatform({ dispatchers: 1, env: { PICLOUD_MAX_BACKLOG: "5", PICLOUD_DISPATCHER_CONCURRENCY: "1" } });
+  t.teardown(() => p.close());
+  await setup(p, [
+    ["hello", "export default () => ({ hi: 1 })", { path: "/hello" }],
+    ["slowly", "export default () => { const end = Date.now() + 200; while (Date.now() < end) {} }", { path: "/slowly", dispatch_mode: "async" }],
+  ]);
+  t.is((await fetch(`${p.url}/hello`)).status, 200);
+  for (let i = 0; i < 20; i++) await fetch(`${p.url}/slowly`, { method: "POST" });
+  await new Promise((r) => setTimeout(r, 600)); // the gateway's capacity snapshot is up to 500 ms old
+  const r = await fetch(`${p.url}/hello`);
+  t.is(r.status, 503);
+  t.like(await r.json(), { error: "unavailable", message: "the backlog is over its limit" });
+});
+
+test("a Postgres restart loses no accepted work and every process recovers by itself", async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), "picloud-restart-"));
+  const port = 5440 + Math.floor(Math.random() * 50);
+  let pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port, database: "restart" });
+  t.teardown(async () => {
+    await pg.stop().catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  });
+  const p = await startPlatform({ dispatchers: 2, dbUrl: pg.url });
+  t.teardown(() => p.close());
+  await setup(p, [
+    ["hello", "export default (ctx) => ({ path: ctx.request.path })", { path_kind: "prefix", path: "/hello" }],
+    ["work", "export default () => { const end = Date.now() + 50; while (Date.now() < end) {} return 1; }", { path: "/work", dispatch_mode: "async" }],
+  ]);
+  const ids: string[] = [];
+  for (let i = 0; i < 40; i++) ids.push((await (await fetch(`${p.url}/work`, { method: "POST" })).json()).execution_id);
+
+  // a sync caller in flight while the server goes away gets an answer, not a hang
+  const inflight = fetch(`${p.url}/hello/during`).then((r) => r.status).catch(() => "connection error");
+  await pg.stop();
+  await new Promise((r) => setTimeout(r, 1000));
+  pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port, database: "restart" });
+  t.true([200, 500, 503, 504].includes((await inflight) as number), `in-flight sync got ${await inflight}`);
+
+  // the processes were not restarted
+  t.true(p.procs.every((x) => x.child.exitCode === null && x.child.signalCode === null), p.output());
+  await waitUntil(async () => (await fetch(`${p.url}/readyz`)).status === 200, 20_000, 200);
+  // accepted before the restart: all complete
+  await waitUntil(async () => (await finished(p, ids)) === ids.length, 60_000, 250).catch((e) => {
+    throw new Error(`${e.message}\n${p.output()}`);
+  });
+  // and new work flows both ways
+  const after = (await (await fetch(`${p.url}/work`, { method: "POST" })).json()).execution_id;
+  await waitUntil(async () => (await finished(p, [after])) === 1, 20_000, 200);
+  await waitUntil(async () => (await fetch(`${p.url}/hello/after`)).status === 200, 20_000, 200);
+  t.deepEqual(await (await fetch(`${p.url}/hello/after`)).json(), { path: "/hello/after" });
+  t.regex(p.output(), /listener reconnected/);
+});
