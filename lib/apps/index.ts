@@ -1,3 +1,4 @@
+import { UniqueIntegrityConstraintViolationError } from "slonik";
 import { z } from "zod";
 import { roleAtLeast, type Role } from "../auth/roles.ts";
 import type { Principal } from "../auth/tokens.ts";
@@ -5,7 +6,7 @@ import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors.ts";
 import { isUuid } from "../ids.ts";
 import { notifyRoutesChanged } from "../routes/index.ts";
-import { decodeCursor, pageOf, type Page } from "../pagination.ts";
+import { decodeKey, pageOf, type Page, type PageRequest } from "../pagination.ts";
 
 export const appRow = z.object({ id: z.string(), slug: z.string(), name: z.string(), created_at: z.string(), updated_at: z.string() });
 export type App = z.infer<typeof appRow>;
@@ -30,6 +31,11 @@ export async function appAccess(db: Pick<Db, "maybeOne">, who: Principal, where:
   return { ...row, role };
 }
 
+/**
+ * Any signed-in user (with the write scope) may create an app: apps are how people get room to
+ * work, and the owner keeps instance-wide rights over all of them. The creator becomes the
+ * app's first app_admin.
+ */
 export async function createApp(db: Db, who: Principal, input: { slug: string; name: string }): Promise<AppAccess> {
   return db.transaction(async (tx) => {
     const app = await tx.maybeOne(sql.type(appRow)`
@@ -42,23 +48,29 @@ export async function createApp(db: Db, who: Principal, input: { slug: string; n
   });
 }
 
-export async function listApps(db: Db, who: Principal, limit: number, cursor?: string): Promise<Page<AppAccess>> {
-  const after = decodeCursor(cursor, (k) => k.length === 1 && typeof k[0] === "string") as [string] | undefined;
+/** The apps the caller belongs to (the owner: all), ordered by slug. */
+export async function listApps(db: Db, who: Principal, page: PageRequest): Promise<Page<AppAccess>> {
+  const after = decodeKey(page.cursor, "string")?.[0] ?? null;
   const rows = await db.any(sql.type(accessRow)`
     SELECT a.id, a.slug, a.name, a.created_at, a.updated_at, m.role
     FROM apps a LEFT JOIN app_members m ON m.app_id = a.id AND m.user_id = ${who.userId}
-    WHERE (${who.isOwner} OR m.role IS NOT NULL) AND (${after?.[0] ?? null}::text IS NULL OR a.slug > ${after?.[0] ?? null})
-    ORDER BY a.slug LIMIT ${limit + 1}`);
-  return pageOf(rows, limit, (r) => ({ ...r, role: who.isOwner ? "owner" : (r.role as Role) }), (r) => [r.slug]);
+    WHERE (${who.isOwner} OR m.role IS NOT NULL) AND (${after}::text IS NULL OR a.slug > ${after})
+    ORDER BY a.slug LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, (r) => ({ ...r, role: who.isOwner ? "owner" : (r.role as Role) }), (r) => [r.slug]);
 }
 
-export async function updateApp(db: Db, id: string, input: { name?: string; slug?: string }): Promise<App> {
-  const row = await db.maybeOne(sql.type(appRow)`
-    UPDATE apps SET name = coalesce(${input.name ?? null}, name), slug = coalesce(${input.slug ?? null}, slug), updated_at = now()
-    WHERE id = ${id} AND NOT EXISTS (SELECT 1 FROM apps o WHERE o.slug = ${input.slug ?? null} AND o.id <> ${id})
-    RETURNING id, slug, name, created_at, updated_at`);
-  if (!row) throw new ConflictError(`an app with slug ${input.slug} exists`);
-  return row;
+export async function updateApp(db: Db, id: string, input: { name?: string | undefined; slug?: string | undefined }): Promise<App> {
+  try {
+    const row = await db.maybeOne(sql.type(appRow)`
+      UPDATE apps SET name = coalesce(${input.name ?? null}, name), slug = coalesce(${input.slug ?? null}, slug), updated_at = now()
+      WHERE id = ${id}
+      RETURNING id, slug, name, created_at, updated_at`);
+    if (!row) throw new NotFoundError("app");
+    return row;
+  } catch (err) {
+    if (err instanceof UniqueIntegrityConstraintViolationError) throw new ConflictError(`an app with slug ${input.slug} exists`);
+    throw err;
+  }
 }
 
 export async function deleteApp(db: Db, id: string): Promise<void> {
@@ -84,10 +96,14 @@ export async function setMember(db: Db, appId: string, userId: string, role: Rol
   return row;
 }
 
-export async function listMembers(db: Db, appId: string): Promise<Member[]> {
-  return [...(await db.any(sql.type(memberRow)`
+/** An app's members, ordered by email. */
+export async function listMembers(db: Db, appId: string, page: PageRequest): Promise<Page<Member>> {
+  const after = decodeKey(page.cursor, "string")?.[0] ?? null;
+  const rows = await db.any(sql.type(memberRow)`
     SELECT m.user_id, u.email, m.role, m.created_at FROM app_members m JOIN users u ON u.id = m.user_id
-    WHERE m.app_id = ${appId} ORDER BY u.email`))];
+    WHERE m.app_id = ${appId} AND (${after}::text IS NULL OR u.email > ${after})
+    ORDER BY u.email LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, (r) => r, (r) => [r.email]);
 }
 
 export async function removeMember(db: Db, appId: string, userId: string): Promise<void> {

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { NotFoundError, UnauthenticatedError } from "../errors.ts";
+import { decodeKey, pageOf, preciseTimestamp, withoutCursorKey, type Page, type PageRequest } from "../pagination.ts";
 
 /** Who is calling: resolved from a bearer token on every admin request. */
 export type Principal = { userId: string; email: string; isOwner: boolean; scopes: string[]; tokenId: string };
@@ -38,9 +39,15 @@ export async function authenticate(db: Db, header: string | undefined): Promise<
   return { userId: row.user_id, email: row.email, isOwner: row.is_owner, scopes: row.scopes, tokenId: row.token_id };
 }
 
-export async function listTokens(db: Db, userId: string): Promise<TokenInfo[]> {
-  return [...(await db.any(sql.type(tokenRow)`
-    SELECT id, name, scopes, created_at, last_used_at, expires_at FROM api_tokens WHERE user_id = ${userId} ORDER BY created_at DESC, id`))];
+/** The user's own tokens, newest first (never the secret). */
+export async function listTokens(db: Db, userId: string, page: PageRequest): Promise<Page<TokenInfo>> {
+  const [at, id] = decodeKey(page.cursor, "string", "uuid") ?? [null, null];
+  const rows = await db.any(sql.type(tokenRow.extend({ cursor_key: z.string() }))`
+    SELECT id, name, scopes, created_at, last_used_at, expires_at, ${preciseTimestamp("created_at")} AS cursor_key
+    FROM api_tokens
+    WHERE user_id = ${userId} AND (${at}::timestamptz IS NULL OR (created_at, id) < (${at}::timestamptz, ${id}::uuid))
+    ORDER BY created_at DESC, id DESC LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }
 
 export async function deleteToken(db: Db, userId: string, id: string): Promise<void> {

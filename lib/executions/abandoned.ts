@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
-import { isUuid } from "../ids.ts";
-import { decodeCursor, pageOf, type Page } from "../pagination.ts";
+import { decodeKey, pageOf, preciseTimestamp, withoutCursorKey, type Page, type PageRequest } from "../pagination.ts";
 import type { FinishedExecution } from "./index.ts";
 
 /** Sync executions that completed after their caller stopped waiting, kept with their result. */
@@ -41,13 +40,14 @@ const abandonedRow = z.object({
 });
 export type AbandonedExecution = z.infer<typeof abandonedRow>;
 
-export async function listAbandoned(db: Db, appId: string, limit: number, cursor?: string): Promise<Page<AbandonedExecution>> {
-  const after = decodeCursor(cursor, (k) => k.length === 2 && typeof k[0] === "string" && typeof k[1] === "string" && isUuid(k[1])) as [string, string] | undefined;
-  const rows = await db.any(sql.type(abandonedRow)`
-    SELECT id, app_id, script_id, route_id, request, status, response, error, queued_at, completed_at
+export async function listAbandoned(db: Db, appId: string, page: PageRequest): Promise<Page<AbandonedExecution>> {
+  const [at, id] = decodeKey(page.cursor, "string", "uuid") ?? [null, null];
+  const rows = await db.any(sql.type(abandonedRow.extend({ cursor_key: z.string() }))`
+    SELECT id, app_id, script_id, route_id, request, status, response, error, queued_at, completed_at,
+           ${preciseTimestamp("completed_at")} AS cursor_key
     FROM abandoned_executions
     WHERE app_id = ${appId}
-      AND (${after?.[0] ?? null}::timestamptz IS NULL OR (completed_at, id) < (${after?.[0] ?? null}::timestamptz, ${after?.[1] ?? null}::uuid))
-    ORDER BY completed_at DESC, id DESC LIMIT ${limit + 1}`);
-  return pageOf(rows, limit, (r) => r, (r) => [r.completed_at, r.id]);
+      AND (${at}::timestamptz IS NULL OR (completed_at, id) < (${at}::timestamptz, ${id}::uuid))
+    ORDER BY completed_at DESC, id DESC LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }

@@ -3,7 +3,7 @@ import { sql, type Db } from "../db/pool.ts";
 import type { ExecError, LogLine, ScriptResponse } from "../executor/index.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid } from "../ids.ts";
-import { decodeCursor, pageOf, type Page } from "../pagination.ts";
+import { decodeKey, pageOf, preciseTimestamp, withoutCursorKey, type Page, type PageRequest } from "../pagination.ts";
 
 export type ExecutionKind = "direct" | "http_sync" | "http_async" | "kv" | "dead_letter" | "replay";
 export type ExecutionStatus = "queued" | "running" | "succeeded" | "failed";
@@ -49,6 +49,11 @@ export type FinishedExecution = {
   logs: LogLine[];
 };
 
+/** Records one finished execution (the direct-execute path; the dispatcher batches below). */
+export async function recordExecution(db: Pick<Db, "query">, row: FinishedExecution): Promise<void> {
+  await recordExecutions(db, [row]);
+}
+
 /** Records finished executions (one row each); several at once in one statement. */
 export async function recordExecutions(db: Pick<Db, "query">, rows: FinishedExecution[]): Promise<void> {
   if (!rows.length) return;
@@ -91,25 +96,24 @@ export async function getExecution(db: Pick<Db, "maybeOne">, id: string): Promis
   return db.maybeOne(sql.type(executionRow)`SELECT ${COLUMNS} FROM executions WHERE id = ${id}`);
 }
 
-export async function listExecutions(
-  db: Db,
-  appId: string,
-  opts: { limit: number; cursor?: string; status?: string; scriptId?: string },
-): Promise<Page<Omit<Execution, "logs" | "response">>> {
-  const after = decodeCursor(opts.cursor, (k) => k.length === 2 && typeof k[0] === "string" && typeof k[1] === "string" && isUuid(k[1])) as [string, string] | undefined;
+export type ExecutionFilter = PageRequest & { status?: string | undefined; scriptId?: string | undefined };
+
+/** An app's executions, newest first, without their response and logs (GET one for those). */
+export async function listExecutions(db: Db, appId: string, opts: ExecutionFilter): Promise<Page<Omit<Execution, "logs" | "response">>> {
+  const [at, id] = decodeKey(opts.cursor, "string", "uuid") ?? [null, null];
   if (opts.status !== undefined && !["queued", "running", "succeeded", "failed"].includes(opts.status)) {
     throw new ValidationError("status", "must be one of queued, running, succeeded, failed");
   }
   if (opts.scriptId !== undefined && !isUuid(opts.scriptId)) throw new ValidationError("script_id", "must be a script id");
-  const rows = await db.any(sql.type(executionRow.omit({ logs: true, response: true }))`
+  const rows = await db.any(sql.type(executionRow.omit({ logs: true, response: true }).extend({ cursor_key: z.string() }))`
     SELECT id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
-           queued_at, started_at, finished_at, duration_ms, error
+           queued_at, started_at, finished_at, duration_ms, error, ${preciseTimestamp("queued_at")} AS cursor_key
     FROM executions
     WHERE app_id = ${appId}
       AND (${opts.status ?? null}::text IS NULL OR status = ${opts.status ?? null})
       AND (${opts.scriptId ?? null}::uuid IS NULL OR script_id = ${opts.scriptId ?? null})
-      AND (${after?.[0] ?? null}::timestamptz IS NULL OR (queued_at, id) < (${after?.[0] ?? null}::timestamptz, ${after?.[1] ?? null}::uuid))
+      AND (${at}::timestamptz IS NULL OR (queued_at, id) < (${at}::timestamptz, ${id}::uuid))
     ORDER BY queued_at DESC, id DESC
     LIMIT ${opts.limit + 1}`);
-  return pageOf(rows, opts.limit, (r) => r, (r) => [r.queued_at, r.id]);
+  return pageOf(rows, opts.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }

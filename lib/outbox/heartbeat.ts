@@ -3,16 +3,18 @@ import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 
 /**
- * A live dispatcher's heartbeat, which also extends the lease on what it holds: work queued
- * behind other executions in a busy dispatcher is not taken from it while it is alive. A
+ * A live dispatcher's heartbeat, which also extends the lease on the claims it is working on:
+ * work queued behind other executions in a busy dispatcher is not taken from it while it is
+ * alive. Only the claims it knows it holds: one whose claim statement committed but whose
+ * answer was lost (the connection dropped) runs out its lease and the sweeper recovers it. A
  * dispatcher that dies or hangs stops heartbeating, and the sweeper recovers its claims.
  */
-export async function heartbeat(db: Db, id: string, concurrency: number, leaseMs: number): Promise<void> {
+export async function heartbeat(db: Db, id: string, concurrency: number, leaseMs: number, held: string[]): Promise<void> {
   await db.query(sql.unsafe`
     WITH beat AS (
       INSERT INTO dispatchers (id, host, pid, concurrency) VALUES (${id}, ${hostname()}, ${process.pid}, ${concurrency})
       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now())
-    UPDATE outbox SET lease_until = now() + ${leaseMs} * interval '1 millisecond' WHERE claimed_by = ${id}`);
+    UPDATE outbox SET lease_until = now() + ${leaseMs} * interval '1 millisecond' WHERE claimed_by = ${id} AND id = ANY(${sql.array(held, "uuid")})`);
 }
 
 export async function unregisterDispatcher(db: Db, id: string): Promise<void> {

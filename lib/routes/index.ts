@@ -2,6 +2,7 @@ import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import { isUuid } from "../ids.ts";
+import { decodeKey, pageOf, preciseTimestamp, withoutCursorKey, type Page, type PageRequest } from "../pagination.ts";
 import { compileRouteTable, normalizePath, routesConflict, type HostKind, type PathKind, type RouteTable } from "./match.ts";
 
 export * from "./match.ts";
@@ -23,16 +24,27 @@ const COLUMNS = sql.fragment`id, app_id, script_id, host_kind, host, path_kind, 
 
 export type RouteInput = { host_kind: HostKind; host: string | null; path_kind: PathKind; path: string; methods: string[] | null; dispatch_mode: "sync" | "async" };
 
-/** Creates a route unless it conflicts with one of any app (the gateway matches globally). */
+/**
+ * Refuses `def` when an existing route (of any app: the gateway matches globally) would match the
+ * same requests. Call inside the writing transaction: the table lock makes check-then-write
+ * atomic, so two conflicting routes cannot both pass.
+ */
+async function refuseConflicts(tx: Pick<Db, "query" | "any">, def: RouteInput, exceptId: string | null): Promise<void> {
+  // SHARE ROW EXCLUSIVE conflicts with itself: route writers queue here; readers are not blocked.
+  await tx.query(sql.unsafe`LOCK TABLE routes IN SHARE ROW EXCLUSIVE MODE`);
+  const candidates = await tx.any(sql.type(routeRow)`
+    SELECT ${COLUMNS} FROM routes
+    WHERE host_kind = ${def.host_kind} AND coalesce(host, '') = ${def.host ?? ""} AND path_kind = ${def.path_kind}
+      AND (${exceptId}::uuid IS NULL OR id <> ${exceptId}::uuid)`);
+  const clash = candidates.find((r) => routesConflict(r, { ...def, id: "" }));
+  if (clash) throw new ConflictError(`route ${clash.id} already matches these requests`);
+}
+
+/** Creates a route unless it conflicts with one of any app. */
 export async function createRoute(db: Db, appId: string, scriptId: string, input: RouteInput): Promise<Route> {
-  const def = { ...input, id: "", path: normalizePath(input.path) };
+  const def = { ...input, path: normalizePath(input.path) };
   return db.transaction(async (tx) => {
-    // Serialises route creation so two conflicting routes cannot both pass the check.
-    await tx.query(sql.unsafe`LOCK TABLE routes IN SHARE ROW EXCLUSIVE MODE`);
-    const same = await tx.any(sql.type(routeRow)`
-      SELECT ${COLUMNS} FROM routes WHERE host_kind = ${def.host_kind} AND coalesce(host, '') = ${def.host ?? ""} AND path_kind = ${def.path_kind}`);
-    const clash = same.find((r) => routesConflict(r, def));
-    if (clash) throw new ConflictError(`route ${clash.id} already matches these requests`);
+    await refuseConflicts(tx, def, null);
     const row = await tx.one(sql.type(routeRow)`
       INSERT INTO routes (app_id, script_id, host_kind, host, path_kind, path, methods, dispatch_mode)
       VALUES (${appId}, ${scriptId}, ${def.host_kind}, ${def.host}, ${def.path_kind}, ${def.path},
@@ -43,15 +55,37 @@ export async function createRoute(db: Db, appId: string, scriptId: string, input
   });
 }
 
-export async function getRoute(db: Db, id: string): Promise<Route> {
+/** Replaces a route's definition (its script stays), with the same conflict check as creation. */
+export async function updateRoute(db: Db, id: string, input: RouteInput): Promise<Route> {
+  const def = { ...input, path: normalizePath(input.path) };
+  return db.transaction(async (tx) => {
+    await refuseConflicts(tx, def, id);
+    const row = await tx.maybeOne(sql.type(routeRow)`
+      UPDATE routes SET host_kind = ${def.host_kind}, host = ${def.host}, path_kind = ${def.path_kind}, path = ${def.path},
+        methods = ${def.methods ? sql.array(def.methods, "text") : null}, dispatch_mode = ${def.dispatch_mode}
+      WHERE id = ${id}
+      RETURNING ${COLUMNS}`);
+    if (!row) throw new NotFoundError("route");
+    await notifyRoutesChanged(tx);
+    return row;
+  });
+}
+
+export async function getRoute(db: Pick<Db, "maybeOne">, id: string): Promise<Route> {
   if (!isUuid(id)) throw new NotFoundError("route");
   const row = await db.maybeOne(sql.type(routeRow)`SELECT ${COLUMNS} FROM routes WHERE id = ${id}`);
   if (!row) throw new NotFoundError("route");
   return row;
 }
 
-export async function listRoutes(db: Db, scriptId: string): Promise<Route[]> {
-  return [...(await db.any(sql.type(routeRow)`SELECT ${COLUMNS} FROM routes WHERE script_id = ${scriptId} ORDER BY created_at, id`))];
+/** A script's routes, oldest first. */
+export async function listRoutes(db: Db, scriptId: string, page: PageRequest): Promise<Page<Route>> {
+  const [at, id] = decodeKey(page.cursor, "string", "uuid") ?? [null, null];
+  const rows = await db.any(sql.type(routeRow.extend({ cursor_key: z.string() }))`
+    SELECT ${COLUMNS}, ${preciseTimestamp("created_at")} AS cursor_key FROM routes
+    WHERE script_id = ${scriptId} AND (${at}::timestamptz IS NULL OR (created_at, id) > (${at}::timestamptz, ${id}::uuid))
+    ORDER BY created_at, id LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }
 
 export async function deleteRoute(db: Db, id: string): Promise<void> {
@@ -67,7 +101,10 @@ export async function notifyRoutesChanged(tx: Pick<Db, "query">): Promise<void> 
   await tx.query(sql.unsafe`SELECT pg_notify(${ROUTES_CHANNEL}, '')`);
 }
 
-/** What the gateway needs to run a matched route without another query. */
+/**
+ * What the gateway needs to run a matched route without another query: the route, its app's
+ * slug, and the script (id, name, source, version, limits).
+ */
 export const routeTarget = routeRow.extend({
   app_slug: z.string(),
   script_name: z.string(),

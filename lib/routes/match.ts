@@ -1,14 +1,24 @@
-// The route matcher: the gateway compiles the route table once (and on change) and matches
-// every request against it without compiling anything per request.
+// The route matcher. The gateway compiles the route table once (and again when routes change)
+// and matches every request against it with map lookups: nothing is compiled per request.
 //
-// Precedence: exact host > wildcard host (longest suffix first) > any host; within a host,
-// exact path > pattern (more literal segments first, then the one whose first literal comes
-// earlier) > prefix (longest first).
-// A route whose methods do not include the request's is skipped.
+// Precedence (the first tier that has a match wins):
+//   1. host:  exact host > wildcard host, longest suffix first (`*.eu.example.com` before
+//             `*.example.com`; a wildcard matches sub-domains only, not the bare domain) > any host.
+//             When no route of a more specific host tier matches the path, the next tier is tried.
+//   2. path, within one host:
+//             exact path > pattern (more literal segments first; between equally literal
+//             patterns, the one with a literal where the other has a :param, leftmost first)
+//             > prefix (longest first; a prefix matches whole segments: `/api` matches `/api`
+//             and `/api/x`, not `/apix`).
+//   3. method: a route whose methods do not include the request's is skipped (HEAD is served by a
+//             GET route). Routes that could both match one request are refused at creation
+//             (routesConflict), so within a tier at most one route applies.
+// Paths are compared segment-wise after folding repeated and trailing slashes.
 
 export type HostKind = "any" | "exact" | "wildcard";
 export type PathKind = "exact" | "prefix" | "pattern";
 
+/** What the matcher needs of a route; `host` of a wildcard is the suffix after "*.". */
 export interface RouteDef {
   id: string;
   host_kind: HostKind;
@@ -19,70 +29,89 @@ export interface RouteDef {
 }
 
 type Compiled<R> = { route: R; segments: string[]; literal: number; methods: Set<string> | null };
-type HostTable<R> = { exact: Map<string, Compiled<R>[]>; patterns: Compiled<R>[]; prefixes: Compiled<R>[] };
+type HostTable<R> = {
+  /** normalised path → routes (their method sets are disjoint) */
+  exact: Map<string, Compiled<R>[]>;
+  /** segment count → patterns with that many segments, most specific first */
+  patterns: Map<number, Compiled<R>[]>;
+  /** normalised prefix → routes */
+  prefixes: Map<string, Compiled<R>[]>;
+  /** the deepest prefix, so a long request path does not probe depths no prefix has */
+  prefixDepth: number;
+};
 export type RouteTable<R extends RouteDef> = {
   exactHosts: Map<string, HostTable<R>>;
-  wildcardHosts: [suffix: string, table: HostTable<R>][];
+  /** keyed by suffix ("example.com" for `*.example.com`) */
+  wildcardHosts: Map<string, HostTable<R>>;
   anyHost: HostTable<R>;
   size: number;
 };
+export type Match<R> = { route: R; params: Record<string, string> };
 
-const emptyHostTable = <R>(): HostTable<R> => ({ exact: new Map(), patterns: [], prefixes: [] });
+const emptyHostTable = <R>(): HostTable<R> => ({ exact: new Map(), patterns: new Map(), prefixes: new Map(), prefixDepth: -1 });
 const split = (path: string) => path.split("/").filter(Boolean);
+const isParam = (segment: string) => segment.startsWith(":");
+const join = (segments: readonly string[]) => (segments.length ? `/${segments.join("/")}` : "/");
+const push = <K, V>(map: Map<K, V[]>, key: K, value: V) => {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+};
+const tableFor = <R>(map: Map<string, HostTable<R>>, key: string): HostTable<R> => {
+  let t = map.get(key);
+  if (!t) map.set(key, (t = emptyHostTable()));
+  return t;
+};
+
+/** "/a//b/" → "/a/b"; the root stays "/". */
+export function normalizePath(path: string): string {
+  return join(split(path));
+}
 
 export function compileRouteTable<R extends RouteDef>(routes: readonly R[]): RouteTable<R> {
-  const table: RouteTable<R> = { exactHosts: new Map(), wildcardHosts: [], anyHost: emptyHostTable(), size: routes.length };
-  const wild = new Map<string, HostTable<R>>();
+  const table: RouteTable<R> = { exactHosts: new Map(), wildcardHosts: new Map(), anyHost: emptyHostTable(), size: routes.length };
   for (const route of routes) {
-    let ht: HostTable<R>;
-    if (route.host_kind === "exact") ht = table.exactHosts.get(route.host!) ?? table.exactHosts.set(route.host!, emptyHostTable()).get(route.host!)!;
-    else if (route.host_kind === "wildcard") ht = wild.get(route.host!) ?? wild.set(route.host!, emptyHostTable()).get(route.host!)!;
-    else ht = table.anyHost;
+    const ht =
+      route.host_kind === "exact" ? tableFor(table.exactHosts, route.host!) : route.host_kind === "wildcard" ? tableFor(table.wildcardHosts, route.host!) : table.anyHost;
     const segments = split(route.path);
-    const c: Compiled<R> = { route, segments, literal: segments.filter((s) => !s.startsWith(":")).length, methods: route.methods ? new Set(route.methods) : null };
-    if (route.path_kind === "exact") {
-      const key = normalizePath(route.path);
-      (ht.exact.get(key) ?? ht.exact.set(key, []).get(key)!).push(c);
-    } else if (route.path_kind === "pattern") ht.patterns.push(c);
-    else ht.prefixes.push(c);
+    const c: Compiled<R> = { route, segments, literal: segments.filter((s) => !isParam(s)).length, methods: route.methods ? new Set(route.methods) : null };
+    if (route.path_kind === "exact") push(ht.exact, join(segments), c);
+    else if (route.path_kind === "pattern") push(ht.patterns, segments.length, c);
+    else {
+      push(ht.prefixes, join(segments), c);
+      ht.prefixDepth = Math.max(ht.prefixDepth, segments.length);
+    }
   }
-  for (const ht of [table.anyHost, ...table.exactHosts.values(), ...wild.values()]) {
-    ht.patterns.sort((a, b) => b.literal - a.literal || leftmostLiteral(a, b) || b.segments.length - a.segments.length);
-    ht.prefixes.sort((a, b) => b.segments.length - a.segments.length);
+  for (const ht of [table.anyHost, ...table.exactHosts.values(), ...table.wildcardHosts.values()]) {
+    for (const list of ht.patterns.values()) list.sort((a, b) => b.literal - a.literal || leftmostLiteral(a, b));
   }
-  table.wildcardHosts = [...wild.entries()].sort((a, b) => b[0].length - a[0].length);
   return table;
 }
 
 /** Between equally literal patterns, the one with a literal where the other has a :param first wins. */
 function leftmostLiteral(a: { segments: string[] }, b: { segments: string[] }): number {
   for (let i = 0; i < Math.min(a.segments.length, b.segments.length); i++) {
-    const pa = a.segments[i]!.startsWith(":"), pb = b.segments[i]!.startsWith(":");
+    const pa = isParam(a.segments[i]!), pb = isParam(b.segments[i]!);
     if (pa !== pb) return pa ? 1 : -1;
   }
   return 0;
 }
 
-/** "/a//b/" → "/a/b"; the root stays "/". */
-export function normalizePath(path: string): string {
-  const s = split(path);
-  return s.length ? `/${s.join("/")}` : "/";
-}
-
-export type Match<R> = { route: R; params: Record<string, string> };
-
 export function matchRoute<R extends RouteDef>(table: RouteTable<R>, req: { host: string; method: string; path: string }): Match<R> | null {
-  const host = req.host.toLowerCase().replace(/:\d+$/, "");
+  const host = hostOf(req.host);
   const method = req.method.toUpperCase();
   const segments = split(req.path);
-  const path = segments.length ? `/${segments.join("/")}` : "/";
+  const path = join(segments);
   const exactHost = table.exactHosts.get(host);
   if (exactHost) {
     const m = matchIn(exactHost, method, path, segments);
     if (m) return m;
   }
-  for (const [suffix, ht] of table.wildcardHosts) {
-    if (host.endsWith(`.${suffix}`)) {
+  if (table.wildcardHosts.size) {
+    // "a.eu.example.com" tries "eu.example.com", then "example.com", then "com": longest first.
+    for (let dot = host.indexOf("."); dot !== -1; dot = host.indexOf(".", dot + 1)) {
+      const ht = table.wildcardHosts.get(host.slice(dot + 1));
+      if (!ht) continue;
       const m = matchIn(ht, method, path, segments);
       if (m) return m;
     }
@@ -90,33 +119,52 @@ export function matchRoute<R extends RouteDef>(table: RouteTable<R>, req: { host
   return matchIn(table.anyHost, method, path, segments);
 }
 
+/** The Host header without port or trailing dot, lower-case (IPv6 literals keep their brackets). */
+function hostOf(header: string): string {
+  let h = header.trim().toLowerCase();
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    return end === -1 ? h : h.slice(0, end + 1);
+  }
+  const colon = h.indexOf(":");
+  if (colon !== -1) h = h.slice(0, colon);
+  return h.endsWith(".") ? h.slice(0, -1) : h;
+}
+
 const allows = (c: { methods: Set<string> | null }, method: string) => c.methods === null || c.methods.has(method) || (method === "HEAD" && c.methods.has("GET"));
 
 function matchIn<R>(ht: HostTable<R>, method: string, path: string, segments: string[]): Match<R> | null {
-  for (const c of ht.exact.get(path) ?? []) if (allows(c, method)) return { route: c.route, params: {} };
-  for (const c of ht.patterns) {
-    if (c.segments.length !== segments.length || !allows(c, method)) continue;
-    const params: Record<string, string> = {};
-    let ok = true;
-    for (let i = 0; i < segments.length; i++) {
-      const want = c.segments[i]!;
-      const got = segments[i]!;
-      if (want.startsWith(":")) params[want.slice(1)] = safeDecode(got);
-      else if (want !== got) {
-        ok = false;
-        break;
-      }
+  const exact = ht.exact.get(path);
+  if (exact) for (const c of exact) if (allows(c, method)) return { route: c.route, params: {} };
+
+  const patterns = ht.patterns.get(segments.length);
+  if (patterns) {
+    for (const c of patterns) {
+      if (!allows(c, method)) continue;
+      const params = bind(c.segments, segments);
+      if (params) return { route: c.route, params };
     }
-    if (ok) return { route: c.route, params };
   }
-  for (const c of ht.prefixes) {
-    if (c.segments.length > segments.length || !allows(c, method)) continue;
-    if (c.segments.every((s, i) => s === segments[i])) return { route: c.route, params: {} };
+
+  for (let depth = Math.min(ht.prefixDepth, segments.length); depth >= 0; depth--) {
+    const routes = ht.prefixes.get(depth === segments.length ? path : join(segments.slice(0, depth)));
+    if (routes) for (const c of routes) if (allows(c, method)) return { route: c.route, params: {} };
   }
   return null;
 }
 
+function bind(pattern: string[], segments: string[]): Record<string, string> | null {
+  let params: Record<string, string> | null = null;
+  for (let i = 0; i < segments.length; i++) {
+    const want = pattern[i]!;
+    if (isParam(want)) (params ??= {})[want.slice(1)] = safeDecode(segments[i]!);
+    else if (want !== segments[i]) return null;
+  }
+  return params ?? {};
+}
+
 function safeDecode(s: string): string {
+  if (!s.includes("%")) return s;
   try {
     return decodeURIComponent(s);
   } catch {
@@ -124,14 +172,25 @@ function safeDecode(s: string): string {
   }
 }
 
+/** The methods a route answers, HEAD included where GET is (null: all). */
+const effectiveMethods = (methods: string[] | null) => (methods === null ? null : methods.includes("GET") ? [...methods, "HEAD"] : methods);
+
 /**
- * Two routes conflict when they would match the same requests: same host key, the same path
- * definition (pattern parameter names do not count), and overlapping methods.
+ * Two routes conflict when they would match the same requests: the same host key, the same path
+ * definition (after normalising slashes; pattern parameter names do not count) and overlapping
+ * methods (no methods means all; GET also answers HEAD). Routes of different specificity (an
+ * exact path and a pattern that covers it, a prefix and a longer prefix) do not conflict: the
+ * precedence above decides between them.
  */
 export function routesConflict(a: RouteDef, b: RouteDef): boolean {
   if (a.host_kind !== b.host_kind || (a.host ?? "") !== (b.host ?? "") || a.path_kind !== b.path_kind) return false;
-  const shape = (r: RouteDef) => split(r.path).map((s) => (r.path_kind === "pattern" && s.startsWith(":") ? ":" : s)).join("/");
-  if (shape(a) !== shape(b)) return false;
-  if (a.methods === null || b.methods === null) return true;
-  return a.methods.some((m) => b.methods!.includes(m));
+  if (pathShape(a) !== pathShape(b)) return false;
+  const ma = effectiveMethods(a.methods), mb = effectiveMethods(b.methods);
+  if (ma === null || mb === null) return true;
+  return ma.some((m) => mb.includes(m));
+}
+
+/** The path with slashes folded and pattern parameter names dropped: "/users/:id/" → "/users/:". */
+export function pathShape(r: Pick<RouteDef, "path" | "path_kind">): string {
+  return join(split(r.path).map((s) => (r.path_kind === "pattern" && isParam(s) ? ":" : s)));
 }

@@ -1,8 +1,10 @@
+import { UniqueIntegrityConstraintViolationError } from "slonik";
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, InvalidScriptError, NotFoundError } from "../errors.ts";
 import { checkSource } from "../executor/index.ts";
 import { isUuid } from "../ids.ts";
+import { decodeKey, pageOf, type Page, type PageRequest } from "../pagination.ts";
 import { notifyRoutesChanged } from "../routes/index.ts";
 
 export const scriptRow = z.object({
@@ -24,7 +26,7 @@ function mustCompile(source: string): void {
   if (!r.ok) throw new InvalidScriptError(r.message);
 }
 
-export async function createScript(db: Db, appId: string, input: { name: string; source: string; timeout_ms?: number; memory_mb?: number }): Promise<Script> {
+export async function createScript(db: Db, appId: string, input: { name: string; source: string; timeout_ms?: number | undefined; memory_mb?: number | undefined }): Promise<Script> {
   mustCompile(input.source);
   const row = await db.maybeOne(sql.type(scriptRow)`
     INSERT INTO scripts (app_id, name, source, timeout_ms, memory_mb)
@@ -35,29 +37,31 @@ export async function createScript(db: Db, appId: string, input: { name: string;
   return row;
 }
 
+export type ScriptChanges = { name?: string | undefined; source?: string | undefined; timeout_ms?: number | undefined; memory_mb?: number | undefined };
+
 /** Changing source or limits bumps the version (executors cache by id + version). */
-export async function updateScript(db: Db, id: string, input: { name?: string; source?: string; timeout_ms?: number; memory_mb?: number }): Promise<Script> {
+export async function updateScript(db: Db, id: string, input: ScriptChanges): Promise<Script> {
   if (input.source !== undefined) mustCompile(input.source);
+  const bump = input.source !== undefined || input.timeout_ms !== undefined || input.memory_mb !== undefined;
   try {
     return await db.transaction(async (tx) => {
-      const row = await tx.one(sql.type(scriptRow)`
-      UPDATE scripts SET
-        name = coalesce(${input.name ?? null}, name),
-        source = coalesce(${input.source ?? null}, source),
-        timeout_ms = coalesce(${input.timeout_ms ?? null}::int, timeout_ms),
-        memory_mb = coalesce(${input.memory_mb ?? null}::int, memory_mb),
-        version = version + CASE WHEN ${input.source !== undefined || input.timeout_ms !== undefined || input.memory_mb !== undefined} THEN 1 ELSE 0 END,
-        updated_at = now()
-      WHERE id = ${id}
-      RETURNING ${COLUMNS}`);
-      // Routes carry the script's source and limits to the gateways.
+      const row = await tx.maybeOne(sql.type(scriptRow)`
+        UPDATE scripts SET
+          name = coalesce(${input.name ?? null}, name),
+          source = coalesce(${input.source ?? null}, source),
+          timeout_ms = coalesce(${input.timeout_ms ?? null}::int, timeout_ms),
+          memory_mb = coalesce(${input.memory_mb ?? null}::int, memory_mb),
+          version = version + ${bump ? 1 : 0},
+          updated_at = now()
+        WHERE id = ${id}
+        RETURNING ${COLUMNS}`);
+      if (!row) throw new NotFoundError("script");
+      // Route tables carry the script's name, source and limits to the gateways.
       await notifyRoutesChanged(tx);
       return row;
     });
   } catch (err) {
-    if ((err as { constraint?: string }).constraint === "scripts_app_id_name_key" || /scripts_app_id_name_key/.test(String(err))) {
-      throw new ConflictError(`a script named ${input.name} exists in this app`);
-    }
+    if (err instanceof UniqueIntegrityConstraintViolationError) throw new ConflictError(`a script named ${input.name} exists in this app`);
     throw err;
   }
 }
@@ -70,9 +74,14 @@ export async function getScript(db: Pick<Db, "maybeOne">, id: string): Promise<S
   return row;
 }
 
-export async function listScripts(db: Db, appId: string): Promise<Omit<Script, "source">[]> {
-  return [...(await db.any(sql.type(scriptRow.omit({ source: true }))`
-    SELECT id, app_id, name, version, timeout_ms, memory_mb, created_at, updated_at FROM scripts WHERE app_id = ${appId} ORDER BY name`))];
+/** An app's scripts without their source, ordered by name. */
+export async function listScripts(db: Db, appId: string, page: PageRequest): Promise<Page<Omit<Script, "source">>> {
+  const after = decodeKey(page.cursor, "string")?.[0] ?? null;
+  const rows = await db.any(sql.type(scriptRow.omit({ source: true }))`
+    SELECT id, app_id, name, version, timeout_ms, memory_mb, created_at, updated_at FROM scripts
+    WHERE app_id = ${appId} AND (${after}::text IS NULL OR name > ${after})
+    ORDER BY name LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, (r) => r, (r) => [r.name]);
 }
 
 export async function deleteScript(db: Db, id: string): Promise<void> {

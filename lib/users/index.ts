@@ -2,6 +2,7 @@ import { z } from "zod";
 import { hashPassword, verifyPassword } from "../auth/passwords.ts";
 import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, UnauthenticatedError } from "../errors.ts";
+import { decodeKey, pageOf, type Page, type PageRequest } from "../pagination.ts";
 
 export const userRow = z.object({ id: z.string(), email: z.string(), is_owner: z.boolean(), created_at: z.string() });
 export type User = z.infer<typeof userRow>;
@@ -30,8 +31,14 @@ export async function createUser(db: Db, email: string, password: string): Promi
   return row;
 }
 
-export async function listUsers(db: Db): Promise<User[]> {
-  return [...(await db.any(sql.type(userRow)`SELECT id, email, is_owner, created_at FROM users ORDER BY created_at, id`))];
+/** Users ordered by email (unique), a page at a time. */
+export async function listUsers(db: Db, page: PageRequest): Promise<Page<User>> {
+  const after = decodeKey(page.cursor, "string")?.[0] ?? null;
+  const rows = await db.any(sql.type(userRow)`
+    SELECT id, email, is_owner, created_at FROM users
+    WHERE ${after}::text IS NULL OR email > ${after}
+    ORDER BY email LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, (r) => r, (r) => [r.email]);
 }
 
 /** The same answer and the same cost for an unknown email and a wrong password. */

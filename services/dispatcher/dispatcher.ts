@@ -33,6 +33,11 @@ export class Dispatcher {
     return this.running.size;
   }
 
+  /** The claims this dispatcher is working on (running or waiting to complete). */
+  held(): string[] {
+    return [...this.running.keys()];
+  }
+
   /** Claim and start work while there are free slots and ready rows. Calls coalesce. */
   wake(): void {
     if (this.stopping) return;

@@ -16,7 +16,7 @@ await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: Math.min(config.dispatcherConcurrency + 2, 20) });
 const executor = await Executor.create<HostCall>({ workers: config.executorWorkers, logger: log });
 const dispatcher = new Dispatcher(db, executor, config, log);
-const beatOnce = () => heartbeat(db, dispatcher.id, config.dispatcherConcurrency, config.leaseMs);
+const beatOnce = () => heartbeat(db, dispatcher.id, config.dispatcherConcurrency, config.leaseMs, dispatcher.held());
 await beatOnce();
 
 const listener = config.pollOnly ? undefined : new Listener(databaseUrl, log, () => dispatcher.wake());
