@@ -33,8 +33,10 @@ export function decodeCursor(raw: string | undefined, check: (key: unknown[]) =>
 }
 
 /** A cursor whose key is strings of the given kinds ("uuid" checked as one). */
-export function decodeKey(raw: string | undefined, ...kinds: ("string" | "uuid")[]): string[] | undefined {
-  return decodeCursor(raw, (k) => k.length === kinds.length && k.every((v, i) => typeof v === "string" && (kinds[i] !== "uuid" || isUuid(v)))) as string[] | undefined;
+export function decodeKey<K extends ("string" | "uuid")[]>(raw: string | undefined, ...kinds: K): { [I in keyof K]: string } | undefined {
+  return decodeCursor(raw, (k) => k.length === kinds.length && k.every((v, i) => typeof v === "string" && (kinds[i] !== "uuid" || isUuid(v)))) as
+    | { [I in keyof K]: string }
+    | undefined;
 }
 
 /**

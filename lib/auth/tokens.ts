@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { NotFoundError, UnauthenticatedError } from "../errors.ts";
+import { isUuid } from "../ids.ts";
 import { decodeKey, pageOf, preciseTimestamp, withoutCursorKey, type Page, type PageRequest } from "../pagination.ts";
 
 /** Who is calling: resolved from a bearer token on every admin request. */
@@ -35,7 +36,11 @@ export async function authenticate(db: Db, header: string | undefined): Promise<
     WHERE t.token_hash = ${sql.binary(hashOf(m[1]!))} AND (t.expires_at IS NULL OR t.expires_at > now())`);
   if (!row) throw new UnauthenticatedError("invalid or expired token");
   // last_used_at is kept to the minute, so a busy token does not write on every request.
-  if (row.stale) await db.query(sql.unsafe`UPDATE api_tokens SET last_used_at = now() WHERE id = ${row.token_id}`);
+  if (row.stale) {
+    await db.query(sql.unsafe`
+      UPDATE api_tokens SET last_used_at = now()
+      WHERE id = ${row.token_id} AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`);
+  }
   return { userId: row.user_id, email: row.email, isOwner: row.is_owner, scopes: row.scopes, tokenId: row.token_id };
 }
 
@@ -50,7 +55,9 @@ export async function listTokens(db: Db, userId: string, page: PageRequest): Pro
   return pageOf(rows, page.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }
 
+/** Revokes one of the user's own tokens; anyone else's is "not found". */
 export async function deleteToken(db: Db, userId: string, id: string): Promise<void> {
+  if (!isUuid(id)) throw new NotFoundError("token");
   const r = await db.query(sql.unsafe`DELETE FROM api_tokens WHERE id = ${id} AND user_id = ${userId}`);
   if (r.rowCount === 0) throw new NotFoundError("token");
 }

@@ -1,3 +1,4 @@
+import type { DatabaseTransactionConnection } from "slonik";
 import { z } from "zod";
 import { hashPassword, verifyPassword } from "../auth/passwords.ts";
 import { sql, type Db } from "../db/pool.ts";
@@ -9,15 +10,21 @@ export type User = z.infer<typeof userRow>;
 
 const BOOTSTRAP_LOCK = 0x70_62_6f_6f; // "pboo"
 
-/** Creates the instance owner; only while no user exists (race-safe: a transaction lock). */
-export async function bootstrapOwner(db: Db, email: string, password: string): Promise<User> {
+/**
+ * Creates the instance owner, only while no user exists, and runs `then` (issuing the first
+ * token) in the same transaction, so a failure leaves no owner behind. Race-safe: concurrent
+ * bootstraps queue on a transaction lock and all but the first see a user and get 409 (the
+ * single-owner index backs this up).
+ */
+export async function bootstrapOwner<T>(db: Db, email: string, password: string, then: (tx: DatabaseTransactionConnection, user: User) => Promise<T>): Promise<{ user: User; token: T }> {
   const hash = await hashPassword(password);
   return db.transaction(async (tx) => {
     await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`);
     if (await tx.exists(sql.unsafe`SELECT 1 FROM users`)) throw new ConflictError("already bootstrapped: sign in instead");
-    return tx.one(sql.type(userRow)`
+    const user = await tx.one(sql.type(userRow)`
       INSERT INTO users (email, password_hash, is_owner) VALUES (${email}, ${hash}, true)
       RETURNING id, email, is_owner, created_at`);
+    return { user, token: await then(tx, user) };
   });
 }
 
