@@ -75,3 +75,31 @@ export async function userToken(g: Gateway, ownerToken: string, email: string, p
   const l = await g.api().post("/api/v1/admin/login", { email, password });
   return { id: u.body.id as string, token: l.body.token as string };
 }
+
+export type Member = { id: string; token: string };
+export type Team = { owner: string; viewer: Member; editor: Member; appAdmin: Member; outsider: Member; appId: string; slug: string };
+
+/**
+ * The usual cast: the owner, an app (`slug`) made by its app_admin, a viewer and an editor of it,
+ * and an outsider who belongs to no app.
+ */
+export async function team(g: Gateway, slug = "shop"): Promise<Team> {
+  const owner = await bootstrap(g);
+  const [viewer, editor, appAdmin, outsider] = await Promise.all(
+    ["viewer", "editor", "appadmin", "outsider"].map((who) => userToken(g, owner, `${who}@example.com`)),
+  );
+  const app = await g.api(appAdmin!.token).post("/api/v1/admin/apps", { slug, name: slug });
+  if (app.status !== 201) throw new Error(`create app: ${app.status} ${JSON.stringify(app.body)}`);
+  for (const [m, role] of [[viewer!, "viewer"], [editor!, "editor"]] as const) {
+    const r = await g.api(appAdmin!.token).put(`/api/v1/admin/apps/${slug}/members/${m.id}`, { role });
+    if (r.status !== 200) throw new Error(`add member: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  return { owner, viewer: viewer!, editor: editor!, appAdmin: appAdmin!, outsider: outsider!, appId: app.body.id, slug };
+}
+
+/** A token of `scopes` for the holder of `sessionToken`. */
+export async function scopedToken(g: Gateway, sessionToken: string, scopes: string[], name = scopes.join("+")): Promise<string> {
+  const r = await g.api(sessionToken).post("/api/v1/admin/tokens", { name, scopes });
+  if (r.status !== 201) throw new Error(`create token: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.token as string;
+}
