@@ -56,6 +56,8 @@ export function client(base: string) {
     post: (path: string, payload?: unknown) => call("POST", path, token, payload ?? {}),
     postRaw: (path: string, raw: string) => call("POST", path, token, undefined, raw),
     put: (path: string, payload?: unknown) => call("PUT", path, token, payload ?? {}),
+    putRaw: (path: string, raw: string) => call("PUT", path, token, undefined, raw),
+    patchRaw: (path: string, raw: string) => call("PATCH", path, token, undefined, raw),
     patch: (path: string, payload?: unknown) => call("PATCH", path, token, payload ?? {}),
     delete: (path: string) => call("DELETE", path, token),
   });
