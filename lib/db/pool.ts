@@ -22,6 +22,10 @@ export async function createDb(url: string, opts: { maximumPoolSize?: number; st
     statementTimeout: opts.statementTimeoutMs ?? 60_000,
     idleTimeout: 30_000,
     connectionTimeout: 10_000,
+    // slonik runs DISCARD ALL on every release by default: a round trip per query. picloud keeps
+    // no session state on pooled connections (locks are transaction-scoped; LISTEN has its own
+    // connection), so releasing is free.
+    resetConnection: async () => undefined,
     // Queries are retried only where the caller decides (the outbox is exact); no silent retries.
     queryRetryLimit: 0,
     transactionRetryLimit: 0,
