@@ -55,6 +55,11 @@ export async function listTokens(db: Db, userId: string, page: PageRequest): Pro
   return pageOf(rows, page.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }
 
+/** Drops the user's tokens that expired over a day ago (run at login, so the table stays small). */
+export async function pruneExpiredTokens(db: Pick<Db, "query">, userId: string): Promise<void> {
+  await db.query(sql.unsafe`DELETE FROM api_tokens WHERE user_id = ${userId} AND expires_at < now() - interval '1 day'`);
+}
+
 /** Revokes one of the user's own tokens; anyone else's is "not found". */
 export async function deleteToken(db: Db, userId: string, id: string): Promise<void> {
   if (!isUuid(id)) throw new NotFoundError("token");

@@ -1,3 +1,4 @@
+import { ForeignKeyIntegrityConstraintViolationError } from "slonik";
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
@@ -24,6 +25,16 @@ const COLUMNS = sql.fragment`id, app_id, script_id, host_kind, host, path_kind, 
 
 export type RouteInput = { host_kind: HostKind; host: string | null; path_kind: PathKind; path: string; methods: string[] | null; dispatch_mode: "sync" | "async" };
 
+/** A write whose parent row was deleted meanwhile: "not found", not a 500. */
+export async function goneAs<T>(what: string, write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (err) {
+    if (err instanceof ForeignKeyIntegrityConstraintViolationError) throw new NotFoundError(what);
+    throw err;
+  }
+}
+
 /**
  * Refuses `def` when an existing route (of any app: the gateway matches globally) would match the
  * same requests. Call inside the writing transaction: the table lock makes check-then-write
@@ -43,7 +54,7 @@ async function refuseConflicts(tx: Pick<Db, "query" | "any">, def: RouteInput, e
 /** Creates a route unless it conflicts with one of any app. */
 export async function createRoute(db: Db, appId: string, scriptId: string, input: RouteInput): Promise<Route> {
   const def = { ...input, path: normalizePath(input.path) };
-  return db.transaction(async (tx) => {
+  return goneAs("script", db.transaction(async (tx) => {
     await refuseConflicts(tx, def, null);
     const row = await tx.one(sql.type(routeRow)`
       INSERT INTO routes (app_id, script_id, host_kind, host, path_kind, path, methods, dispatch_mode)
@@ -52,7 +63,7 @@ export async function createRoute(db: Db, appId: string, scriptId: string, input
       RETURNING ${COLUMNS}`);
     await notifyRoutesChanged(tx);
     return row;
-  });
+  }));
 }
 
 /** Replaces a route's definition (its script stays), with the same conflict check as creation. */

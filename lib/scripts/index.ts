@@ -5,7 +5,7 @@ import { ConflictError, InvalidScriptError, NotFoundError } from "../errors.ts";
 import { checkSource } from "../executor/index.ts";
 import { isUuid } from "../ids.ts";
 import { decodeKey, pageOf, type Page, type PageRequest } from "../pagination.ts";
-import { notifyRoutesChanged } from "../routes/index.ts";
+import { goneAs, notifyRoutesChanged } from "../routes/index.ts";
 
 export const scriptRow = z.object({
   id: z.string(),
@@ -28,11 +28,11 @@ function mustCompile(source: string): void {
 
 export async function createScript(db: Db, appId: string, input: { name: string; source: string; timeout_ms?: number | undefined; memory_mb?: number | undefined }): Promise<Script> {
   mustCompile(input.source);
-  const row = await db.maybeOne(sql.type(scriptRow)`
+  const row = await goneAs("app", db.maybeOne(sql.type(scriptRow)`
     INSERT INTO scripts (app_id, name, source, timeout_ms, memory_mb)
     VALUES (${appId}, ${input.name}, ${input.source}, ${input.timeout_ms ?? 5000}, ${input.memory_mb ?? 32})
     ON CONFLICT (app_id, name) DO NOTHING
-    RETURNING ${COLUMNS}`);
+    RETURNING ${COLUMNS}`));
   if (!row) throw new ConflictError(`a script named ${input.name} exists in this app`);
   return row;
 }

@@ -2,7 +2,7 @@
 // full scope (`admin`), valid for SESSION_DAYS.
 import { Hono } from "hono";
 import { z } from "zod";
-import { issueToken } from "../../../lib/auth/tokens.ts";
+import { issueToken, pruneExpiredTokens } from "../../../lib/auth/tokens.ts";
 import { bootstrapOwner, checkLogin } from "../../../lib/users/index.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { body, email, password } from "./http.ts";
@@ -22,6 +22,7 @@ export function sessionRoutes({ db }: GatewayDeps): Hono {
     // No policy check here: a wrong password of any length is just wrong (401).
     const input = await body(c, z.object({ email, password: z.string().max(1024, "must be at most 1024 characters") }));
     const user = await checkLogin(db, input.email, input.password);
+    await pruneExpiredTokens(db, user.id);
     const token = await issueToken(db, user.id, "session", ["admin"], SESSION_DAYS);
     return c.json({ token: token.token, token_id: token.id, expires_at: token.expires_at, user });
   });
