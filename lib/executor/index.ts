@@ -1,201 +1,293 @@
-// The executor: runs scripts in QuickJS inside worker threads. Some single QuickJS operations
-// never check the interrupt handler ('x'.repeat(2**29), huge sorts), so the main thread keeps
-// a hard deadline per execution and terminates a worker that overruns it.
+// The executor: runs scripts in QuickJS sandboxes inside a few worker threads, each worker
+// interleaving several executions at their host-call awaits. The main thread runs the host
+// calls (SDK handlers use the database) and keeps a hard deadline per execution: some single
+// QuickJS operations never check the interrupt handler ('x'.repeat(2**29), huge sorts, deep
+// try/catch recursion), and a worker stuck in one past its deadline is terminated. Executions
+// that were on it run again on a fresh worker when they had made no host call yet.
 import { Worker } from "node:worker_threads";
-import { getQuickJS, type QuickJSWASMModule } from "quickjs-emscripten";
 import type { Logger } from "../log.ts";
-import { SdkError, type ExecutionJob, type ExecutionOutcome, type FromWorker, type HostModule, type ToWorker } from "./types.ts";
+import { SLICE_DEADLINE, SLICE_RUN, SLICE_WORDS, WORKER_STACK_MB, type FromWorker, type HostReply, type ToWorker, type WorkerInit } from "./protocol.ts";
+import type { ExecError, ExecutionJob, ExecutionOutcome, ExecutorOptions, HostModule } from "./types.ts";
+import { compiledWasm } from "./wasm.ts";
 
 export * from "./types.ts";
+export { checkSource, loadSourceChecker } from "./check.ts";
 
-/** How long past its timeout an execution may run before its worker is terminated. */
-const HARD_STOP_GRACE_MS = 500;
+/** Past the hard deadline, how often to look again at a run its worker has not finished. */
+const RECHECK_MS = 1000;
+/** A worker that has not acknowledged a given-up run for this long, outside any run, is wedged. */
+const WEDGED_MS = 30_000;
+const RESPAWN_BACKOFF_MS = [0, 250, 1000, 5000];
 
-type InFlight = {
+type Handler<C> = (call: C, args: unknown[]) => Promise<unknown>;
+
+type Pending<C> = {
   job: ExecutionJob;
-  call: unknown;
+  call: C;
   resolve: (o: ExecutionOutcome) => void;
+  /** The caller has its outcome (the worker may still be winding the run down). */
+  settled: boolean;
   retried: boolean;
-  hardStop?: NodeJS.Timeout;
-  started: number;
+  hostCalls: number;
+  startedAt?: number;
+  givenUpAt?: number;
+  timer?: NodeJS.Timeout;
 };
 
-class WorkerSlot {
-  worker!: Worker;
-  running = new Map<number, InFlight>();
-  ready!: Promise<void>;
+class Slot<C> {
+  ready = false;
+  dead = false;
+  readonly running = new Map<number, Pending<C>>();
+  readonly slice: Float64Array;
+  constructor(
+    readonly worker: Worker,
+    sab: SharedArrayBuffer,
+  ) {
+    this.slice = new Float64Array(sab);
+  }
 }
 
+const failure = (error: ExecError, startedAt?: number): ExecutionOutcome => ({
+  ok: false,
+  error,
+  logs: [],
+  durationMs: startedAt === undefined ? 0 : Math.round(performance.now() - startedAt),
+});
+
 export class Executor<C = unknown> {
-  private slots: WorkerSlot[] = [];
-  private nextId = 0;
+  private readonly slots: Slot<C>[] = [];
+  private readonly queue: Pending<C>[] = [];
+  private readonly handlers = new Map<string, Handler<C>>();
+  private nextId = 1;
   private closed = false;
-  private handlers = new Map<string, (call: C, args: unknown[]) => Promise<unknown>>();
+  private failedSpawns = 0;
+  private readonly workers: number;
+  private readonly perWorker: number;
+  private readonly graceMs: number;
+  private readonly log: Logger | undefined;
 
   private constructor(
-    private readonly preludes: string[],
-    private readonly log: Logger | undefined,
-  ) {}
+    opts: ExecutorOptions<C>,
+    private readonly wasm: WebAssembly.Module,
+  ) {
+    this.workers = Math.max(1, Math.floor(opts.workers ?? 1));
+    this.perWorker = Math.max(1, Math.floor(opts.maxConcurrentPerWorker ?? 8));
+    this.graceMs = Math.max(0, opts.hardStopGraceMs ?? 500);
+    this.log = opts.logger;
+    this.preludes = (opts.modules ?? []).map((m) => ({ name: m.name, source: m.prelude }));
+    this.warmLimit = Math.max(0, Math.floor(opts.warmSandboxesPerWorker ?? 32));
+    for (const m of opts.modules ?? []) for (const [name, h] of Object.entries(m.handlers)) this.handlers.set(name, h);
+  }
+  private readonly preludes: { name: string; source: string }[];
+  private readonly warmLimit: number;
 
-  static async create<C>(opts: { modules?: HostModule<C>[]; workers?: number; logger?: Logger } = {}): Promise<Executor<C>> {
-    const modules = opts.modules ?? [];
-    const ex = new Executor<C>(modules.map((m) => m.prelude), opts.logger);
-    for (const m of modules) for (const [name, h] of Object.entries(m.handlers)) ex.handlers.set(name, h);
-    for (let i = 0; i < Math.max(1, opts.workers ?? 1); i++) ex.slots.push(ex.spawn());
-    await Promise.all(ex.slots.map((s) => s.ready));
+  static async create<C>(opts: ExecutorOptions<C> & { modules?: HostModule<C>[] } = {}): Promise<Executor<C>> {
+    const ex = new Executor<C>(opts, await compiledWasm());
+    const started = Array.from({ length: ex.workers }, () => ex.spawn());
+    try {
+      await Promise.all(started);
+    } catch (err) {
+      await ex.close();
+      throw err;
+    }
     return ex;
   }
 
-  private spawn(): WorkerSlot {
-    const slot = new WorkerSlot();
-    slot.worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), {
-      workerData: { preludes: this.preludes },
-      resourceLimits: { stackSizeMb: 4 },
-    });
-    slot.ready = new Promise((resolve, reject) => {
-      slot.worker.once("error", reject);
-      slot.worker.on("message", (m: FromWorker) => {
-        if (m.t === "ready") resolve();
-        else this.onMessage(slot, m);
-      });
-    });
-    slot.worker.on("error", (err) => this.log?.error({ err }, "executor worker failed"));
-    slot.worker.on("exit", () => this.onWorkerExit(slot));
-    return slot;
-  }
-
-  /** Runs one execution; never rejects for faults of the script. */
+  /** Runs one execution. Never rejects: faults of the script or the platform are outcomes. */
   run(job: ExecutionJob, call: C): Promise<ExecutionOutcome> {
-    if (this.closed) return Promise.resolve({ ok: false, error: { code: "internal", message: "executor closed" }, logs: [], durationMs: 0 });
-    return new Promise((resolve) => this.dispatch({ job, call, resolve, retried: false, started: performance.now() }));
-  }
-
-  private dispatch(f: InFlight): void {
-    // The least busy worker takes it.
-    let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.running.size < slot.running.size) slot = s;
-    const id = this.nextId++;
-    slot.running.set(id, f);
-    slot.worker.postMessage({ t: "run", id, job: f.job } satisfies ToWorker);
-  }
-
-  private onMessage(slot: WorkerSlot, m: FromWorker): void {
-    const f = slot.running.get((m as { id: number }).id);
-    if (!f) return;
-    if (m.t === "started") {
-      // The deadline counts from when the worker starts the execution, not from when it was queued.
-      f.hardStop = setTimeout(() => this.hardStop(slot, m.id), f.job.script.timeoutMs + HARD_STOP_GRACE_MS);
-    } else if (m.t === "done") {
-      clearTimeout(f.hardStop);
-      slot.running.delete(m.id);
-      f.resolve(m.outcome);
-    } else if (m.t === "call") {
-      void this.hostCall(slot, m, f);
-    }
-  }
-
-  private async hostCall(slot: WorkerSlot, m: Extract<FromWorker, { t: "call" }>, f: InFlight): Promise<void> {
-    let reply: ToWorker;
-    const handler = this.handlers.get(m.name);
-    try {
-      if (!handler) throw new SdkError(`unknown host function ${m.name}`);
-      const args = JSON.parse(m.args) as unknown;
-      if (!Array.isArray(args)) throw new SdkError("host call arguments must be an array");
-      const value = await handler(f.call as C, args);
-      reply = { t: "reply", id: m.id, callId: m.callId, ok: true, value: value === undefined ? undefined : JSON.stringify(value) };
-    } catch (err) {
-      const exposed = err instanceof Error && (err as { expose?: unknown }).expose === true;
-      if (!exposed) this.log?.error({ err, host_call: m.name, execution_id: f.job.executionId }, "host call failed");
-      reply = { t: "reply", id: m.id, callId: m.callId, ok: false, message: exposed ? (err as Error).message : "internal error in a platform call", fatal: !exposed };
-    }
-    if (slot.running.get(m.id) === f) slot.worker.postMessage(reply);
-  }
-
-  /** An execution overran its deadline inside an operation that ignores interrupts. */
-  private hardStop(slot: WorkerSlot, id: number): void {
-    const f = slot.running.get(id);
-    if (!f) return;
-    slot.running.delete(id);
-    this.log?.warn({ execution_id: f.job.executionId, script_id: f.job.script.id }, "execution overran its deadline: terminating its worker");
-    f.resolve({
-      ok: false,
-      error: { code: "timeout", message: `the script ran past its timeout of ${f.job.script.timeoutMs} ms` },
-      logs: [],
-      durationMs: Math.round(performance.now() - f.started),
+    if (this.closed) return Promise.resolve(failure({ code: "internal", message: "the executor is closed" }));
+    return new Promise((resolve) => {
+      this.queue.push({ job, call, resolve, settled: false, retried: false, hostCalls: 0 });
+      this.pump();
     });
-    void slot.worker.terminate();
   }
 
-  /**
-   * Innocent executions on a terminated worker run again once on a fresh one: their host-side
-   * effects are only committed when an execution completes, so a second run is safe.
-   */
-  private onWorkerExit(slot: WorkerSlot): void {
-    const idx = this.slots.indexOf(slot);
-    if (idx < 0) return;
-    const orphans = [...slot.running.values()];
-    slot.running.clear();
-    if (this.closed) {
-      for (const f of orphans) f.resolve({ ok: false, error: { code: "internal", message: "executor closed" }, logs: [], durationMs: 0 });
-      return;
-    }
-    const fresh = this.spawn();
-    this.slots[idx] = fresh;
-    for (const f of orphans) {
-      clearTimeout(f.hardStop);
-      if (!f.retried) {
-        f.retried = true;
-        void fresh.ready.then(() => this.dispatch(f));
-      } else {
-        f.resolve({ ok: false, error: { code: "internal", message: "the sandbox was stopped by another script's runaway" }, logs: [], durationMs: Math.round(performance.now() - f.started) });
-      }
-    }
-  }
-
+  /** Executions running or waiting for a worker. */
   get inFlight(): number {
-    return this.slots.reduce((n, s) => n + s.running.size, 0);
+    return this.queue.length + this.slots.reduce((n, s) => n + s.running.size, 0);
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
-  }
-}
-
-// Compile-only checks for the admin API run on the main thread on one QuickJS instance.
-let checker: QuickJSWASMModule | undefined;
-export async function loadSourceChecker(): Promise<void> {
-  checker ??= await getQuickJS();
-}
-
-/** Whether `source` compiles as an ES module; the compiler's message when not. */
-export function checkSource(source: string): { ok: true } | { ok: false; message: string } {
-  if (!checker) throw new Error("call loadSourceChecker() once before checkSource()");
-  const rt = checker.newRuntime();
-  rt.setMemoryLimit(64 * 1024 * 1024);
-  rt.setMaxStackSize(256 * 1024);
-  const deadline = Date.now() + 2000;
-  rt.setInterruptHandler(() => Date.now() > deadline);
-  const vm = rt.newContext();
-  try {
-    const r = vm.evalCode(source, "script.js", { type: "module", compileOnly: true });
-    if (r.error) {
-      // quickjs-emscripten 0.32 sometimes reports a successfully compiled module as an error
-      // whose value is not an object (seen for `export default () => ({ status: 42 })`). A real
-      // compile error is always an Error object, so anything else compiled.
-      if (vm.typeof(r.error) !== "object") {
-        r.error.dispose();
-        return { ok: true };
-      }
-      const e = r.error.consume((h) => vm.dump(h)) as { name?: string; message?: string; lineNumber?: number; stack?: string };
-      const where = /script\.js:(\d+):(\d+)/.exec(e?.stack ?? "");
-      if (typeof e !== "object" || e === null || typeof e.message !== "string") return { ok: false, message: `does not compile: ${JSON.stringify(e)}` };
-      return { ok: false, message: `${e.name ?? "SyntaxError"}: ${e.message}${where ? ` (line ${where[1]}, column ${where[2]})` : ""}` };
+    const all = [...this.queue.splice(0), ...this.slots.flatMap((s) => [...s.running.values()])];
+    for (const p of all) {
+      clearTimeout(p.timer);
+      this.settle(p, failure({ code: "internal", message: "the executor is closed" }, p.startedAt));
     }
-    r.value.dispose();
-    return { ok: true };
-  } finally {
-    vm.dispose();
-    rt.dispose();
+    const slots = this.slots.splice(0);
+    for (const s of slots) s.dead = true;
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+
+  // --- dispatch ---------------------------------------------------------------------------
+
+  private pump(): void {
+    while (this.queue.length) {
+      let best: Slot<C> | undefined;
+      for (const s of this.slots) {
+        if (!s.ready || s.dead || s.running.size >= this.perWorker) continue;
+        if (!best || s.running.size < best.running.size) best = s;
+      }
+      if (!best) return;
+      const p = this.queue.shift()!;
+      const id = this.nextId++;
+      best.running.set(id, p);
+      this.post(best, { t: "run", id, job: p.job });
+    }
+  }
+
+  private post(slot: Slot<C>, m: ToWorker): void {
+    if (!slot.dead) slot.worker.postMessage(m);
+  }
+
+  private settle(p: Pending<C>, outcome: ExecutionOutcome): void {
+    if (p.settled) return;
+    p.settled = true;
+    p.resolve(outcome);
+  }
+
+  private onMessage(slot: Slot<C>, m: FromWorker): void {
+    if (m.t === "ready") return;
+    const p = slot.running.get(m.id);
+    if (!p) return;
+    switch (m.t) {
+      case "started":
+        p.startedAt = performance.now();
+        p.timer = setTimeout(() => this.overdue(slot, m.id), p.job.script.timeoutMs + this.graceMs);
+        break;
+      case "call":
+        void this.hostCall(slot, p, m);
+        break;
+      case "done":
+        clearTimeout(p.timer);
+        slot.running.delete(m.id);
+        this.settle(p, m.outcome);
+        this.pump();
+        break;
+    }
+  }
+
+  private async hostCall(slot: Slot<C>, p: Pending<C>, m: Extract<FromWorker, { t: "call" }>): Promise<void> {
+    p.hostCalls++;
+    let reply: HostReply;
+    if (p.settled) {
+      reply = { ok: false, name: "Error", message: "the execution has ended", fatal: true };
+    } else {
+      try {
+        const handler = this.handlers.get(m.name);
+        if (!handler) throw Object.assign(new Error(`unknown host function ${m.name}`), { expose: true });
+        const args = JSON.parse(m.args) as unknown;
+        if (!Array.isArray(args)) throw Object.assign(new TypeError(`${m.name}: arguments must be an array`), { expose: true });
+        const value = await handler(p.call, args);
+        reply = { ok: true, value: value === undefined ? undefined : JSON.stringify(value) };
+      } catch (err) {
+        const exposed = err instanceof Error && (err as { expose?: unknown }).expose === true;
+        if (!exposed) this.log?.error({ err, host_call: m.name, execution_id: p.job.executionId, script_id: p.job.script.id }, "host call failed");
+        reply = exposed
+          ? { ok: false, name: err.name === "SdkError" ? "Error" : err.name, message: err.message, fatal: false }
+          : { ok: false, name: "Error", message: `internal error in ${m.name}`, fatal: true };
+      }
+    }
+    if (slot.running.get(m.id) === p) this.post(slot, { t: "reply", callId: m.callId, ...reply });
+  }
+
+  // --- deadlines --------------------------------------------------------------------------
+
+  /** A run passed its hard deadline without its outcome. */
+  private overdue(slot: Slot<C>, id: number): void {
+    const p = slot.running.get(id);
+    if (!p || slot.dead) return;
+    const sliceDeadline = slot.slice[SLICE_DEADLINE]!;
+    if (sliceDeadline !== 0 && Date.now() >= sliceDeadline) {
+      // The worker is stuck inside one run (this one or another) past that run's deadline.
+      this.kill(slot, slot.slice[SLICE_RUN]!, "a script ran past its deadline in an operation that ignores interrupts");
+      return;
+    }
+    // Not a runaway: this run waits behind others on a busy worker. Its caller hears now; the
+    // worker drops the run when it gets to it.
+    if (!p.settled) {
+      p.givenUpAt = Date.now();
+      this.settle(p, failure({ code: "timeout", message: `the script ran past its timeout of ${p.job.script.timeoutMs} ms` }, p.startedAt));
+      this.post(slot, { t: "cancel", id });
+    } else if (sliceDeadline === 0 && p.givenUpAt !== undefined && Date.now() - p.givenUpAt > WEDGED_MS) {
+      this.kill(slot, -1, "a worker stopped answering");
+      return;
+    }
+    p.timer = setTimeout(() => this.overdue(slot, id), RECHECK_MS);
+  }
+
+  /**
+   * Terminates a worker. Its runaway run times out; the others run again on a fresh worker if
+   * they made no host call yet (nothing of theirs happened), else they end "internal".
+   */
+  private kill(slot: Slot<C>, runawayId: number, why: string): void {
+    if (slot.dead) return;
+    slot.dead = true;
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    void slot.worker.terminate();
+    const runaway = slot.running.get(runawayId);
+    this.log?.warn({ execution_id: runaway?.job.executionId, script_id: runaway?.job.script.id, in_flight: slot.running.size }, `terminating an executor worker: ${why}`);
+    const again: Pending<C>[] = [];
+    for (const [id, p] of slot.running) {
+      clearTimeout(p.timer);
+      if (p.settled) continue;
+      if (id === runawayId) {
+        this.settle(p, failure({ code: "timeout", message: `the script ran past its timeout of ${p.job.script.timeoutMs} ms` }, p.startedAt));
+      } else if (p.hostCalls === 0 && !p.retried && !this.closed) {
+        p.retried = true;
+        p.startedAt = undefined;
+        again.push(p);
+      } else {
+        this.settle(p, failure({ code: "internal", message: "the execution was stopped with its sandbox worker (another script ran away, or the worker failed)" }, p.startedAt));
+      }
+    }
+    slot.running.clear();
+    this.queue.unshift(...again);
+    if (!this.closed) void this.spawn().catch(() => undefined);
+    this.pump();
+  }
+
+  // --- workers ----------------------------------------------------------------------------
+
+  private spawn(): Promise<void> {
+    const sab = new SharedArrayBuffer(SLICE_WORDS * Float64Array.BYTES_PER_ELEMENT);
+    const init: WorkerInit = { preludes: this.preludes, wasm: this.wasm, slice: sab, warmLimit: this.warmLimit, graceMs: this.graceMs };
+    const worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), {
+      workerData: init,
+      resourceLimits: { stackSizeMb: WORKER_STACK_MB },
+    });
+    const slot = new Slot<C>(worker, sab);
+    this.slots.push(slot);
+    return new Promise<void>((resolve, reject) => {
+      worker.on("message", (m: FromWorker) => {
+        if (m.t === "ready" && !slot.ready) {
+          slot.ready = true;
+          this.failedSpawns = 0;
+          resolve();
+          this.pump();
+        } else this.onMessage(slot, m);
+      });
+      worker.on("error", (err) => {
+        this.log?.error({ err }, "executor worker failed");
+        if (!slot.ready) reject(err);
+      });
+      worker.on("exit", (code) => {
+        if (slot.dead || this.closed) return;
+        if (!slot.ready) {
+          // It never came up: try again later rather than in a tight loop.
+          slot.dead = true;
+          this.slots.splice(this.slots.indexOf(slot), 1);
+          reject(new Error(`executor worker exited with code ${code} before it was ready`));
+          const delay = RESPAWN_BACKOFF_MS[Math.min(this.failedSpawns++, RESPAWN_BACKOFF_MS.length - 1)]!;
+          if (!this.slots.some((s) => s.ready && !s.dead)) {
+            for (const p of this.queue.splice(0)) this.settle(p, failure({ code: "internal", message: "no sandbox worker is available" }));
+          }
+          setTimeout(() => !this.closed && void this.spawn().catch(() => undefined), delay).unref();
+          return;
+        }
+        this.kill(slot, -1, `the worker exited (code ${code})`);
+      });
+    });
   }
 }

@@ -1,9 +1,16 @@
-// Types of the executor's public surface (lib/executor/index.ts) and its worker protocol.
+// The executor's public surface: what a job is, what an execution answers, how an SDK module
+// plugs in. Everything else in lib/executor is private to it.
+import type { Logger } from "../log.ts";
 
 export type LogLevel = "log" | "info" | "warn" | "error" | "debug";
 export type LogLine = { level: LogLevel; message: string; at: string };
 
-/** What a script answered: body serialized, content-type set. */
+/**
+ * What a script answered. `body` is already serialized and `content-type` set: an object,
+ * array, number, boolean or null body is JSON (`application/json`), a string body is
+ * `text/plain; charset=utf-8` unless the script set a content-type; 204 and 304 have body "".
+ * Header names are lower-case.
+ */
 export type ScriptResponse = { status: number; headers: Record<string, string>; body: string };
 
 export type ExecErrorCode = "invalid_script" | "script_error" | "timeout" | "memory_limit" | "internal";
@@ -24,8 +31,10 @@ export type ScriptRequest = {
 
 export interface ExecutionJob {
   executionId: string;
+  /** `(id, version)` names the source and limits: executors reuse what they prepared for it. */
   script: { id: string; name: string; source: string; version: number; timeoutMs: number; memoryMb: number };
   app: { id: string; slug: string };
+  /** `ctx.request`; `null` in the sandbox when absent (triggered executions). */
   request?: ScriptRequest;
   /** Becomes ctx.event only when present (triggered executions). */
   event?: unknown;
@@ -33,10 +42,13 @@ export interface ExecutionJob {
 }
 
 /**
- * An SDK module (kv, dead_letters, …) plugs in as one file: JS run in every sandbox before the
- * script, building globals from the one primitive `__host(name, args)` (a Promise of the JSON
- * result), and the host-side async handlers it calls, run on the main thread with the
- * execution's context `call`.
+ * An SDK module (kv, dead_letters, …) plugs in as one file: `prelude` is JS evaluated in every
+ * sandbox before the script, building globals from the one primitive `__host(name, args)`
+ * (it returns a Promise of the JSON result); `handlers` are the host side, keyed by the full
+ * name ("kv.get"), run on the main thread with the execution's `call`. Arguments and results
+ * are JSON. A handler that throws an error with `expose = true` (e.g. {@link SdkError})
+ * rejects the script's promise with that message; any other exception ends the execution
+ * with code "internal" (and is logged).
  */
 export interface HostModule<C = unknown> {
   name: string;
@@ -44,7 +56,7 @@ export interface HostModule<C = unknown> {
   handlers: Record<string, (call: C, args: unknown[]) => Promise<unknown>>;
 }
 
-/** An error whose message the script may see (its promise rejects with it). */
+/** An error whose message the script may see (its `__host` promise rejects with it). */
 export class SdkError extends Error {
   readonly expose = true;
   constructor(message: string) {
@@ -53,14 +65,18 @@ export class SdkError extends Error {
   }
 }
 
-// Worker protocol: main → worker
-export type ToWorker =
-  | { t: "run"; id: number; job: ExecutionJob }
-  | { t: "reply"; id: number; callId: number; ok: true; value: string | undefined }
-  | { t: "reply"; id: number; callId: number; ok: false; message: string; fatal: boolean };
-// worker → main
-export type FromWorker =
-  | { t: "call"; id: number; callId: number; name: string; args: string }
-  | { t: "started"; id: number }
-  | { t: "done"; id: number; outcome: ExecutionOutcome }
-  | { t: "ready" };
+export interface ExecutorOptions<C = unknown> {
+  modules?: HostModule<C>[];
+  /** Worker threads running sandboxes (default 1). */
+  workers?: number;
+  /** Executions one worker interleaves at host-call awaits (default 8); more wait in a queue. */
+  maxConcurrentPerWorker?: number;
+  logger?: Logger;
+  /**
+   * Prepared sandboxes (script module evaluated, ready to call) each worker keeps per
+   * (script id, version) for the next execution (default 32; 0 = a fresh sandbox every time).
+   */
+  warmSandboxesPerWorker?: number;
+  /** How long past its timeout a run that ignores the interrupt may go before its worker is terminated (default 500). */
+  hardStopGraceMs?: number;
+}

@@ -1,34 +1,91 @@
-// Worker thread: runs executions (several at once, interleaved at host-call awaits) and asks
-// the main thread to run host calls. The main thread may terminate it at any time.
+// A worker thread: runs several executions at once (interleaved at host-call awaits), each in
+// a sandbox of its own, and asks the main thread to run host calls. The main thread may
+// terminate it at any moment (a run that ignores the interrupt); nothing here outlives that.
 import { parentPort, workerData } from "node:worker_threads";
-import { runJob } from "./sandbox.ts";
-import type { FromWorker, ToWorker } from "./types.ts";
+import { SandboxPool } from "./pool.ts";
+import { SLICE_DEADLINE, SLICE_RUN, type FromWorker, type HostReply, type ToWorker, type WorkerInit } from "./protocol.ts";
+import type { RunEnv, Sandbox } from "./sandbox.ts";
+import type { ExecutionJob } from "./types.ts";
+import { onAbort, useCompiledWasm } from "./wasm.ts";
 
 const port = parentPort!;
-const preludes = (workerData as { preludes: string[] }).preludes;
-type Reply = Extract<ToWorker, { t: "reply" }>;
-const waiting = new Map<string, (r: Reply) => void>();
-let nextCall = 0;
+const init = workerData as WorkerInit;
+useCompiledWasm(init.wasm);
+const slice = new Float64Array(init.slice);
+const pool = new SandboxPool(init.preludes, init.warmLimit, init.graceMs);
 const send = (m: FromWorker) => port.postMessage(m);
+
+// Emscripten prints "Aborted(…)" when QuickJS traps; the run that caused it reports it instead.
+const printError = console.error.bind(console);
+console.error = (...args: unknown[]) => {
+  if (typeof args[0] === "string" && args[0].startsWith("Aborted(")) return;
+  printError(...args);
+};
+onAbort(() => undefined);
+
+/** Runs by id, for a cancel from the main thread. */
+const running = new Map<number, Sandbox | "starting">();
+const cancelled = new Set<number>();
+const calls = new Map<number, (r: HostReply) => void>();
+let nextCall = 0;
 
 port.on("message", (m: ToWorker) => {
   if (m.t === "reply") {
-    const key = `${m.id}:${m.callId}`;
-    waiting.get(key)?.(m);
-    waiting.delete(key);
+    const resolve = calls.get(m.callId);
+    calls.delete(m.callId);
+    resolve?.(m);
+  } else if (m.t === "run") {
+    void run(m.id, m.job);
+  } else if (m.t === "cancel") {
+    const sb = running.get(m.id);
+    if (sb === "starting") cancelled.add(m.id);
+    else sb?.cancel();
+  }
+});
+
+async function run(id: number, job: ExecutionJob): Promise<void> {
+  send({ t: "started", id });
+  running.set(id, "starting");
+  const mine = new Set<number>();
+  let sb: Sandbox;
+  try {
+    sb = await pool.checkout(job);
+  } catch (err) {
+    running.delete(id);
+    const message = `could not prepare a sandbox: ${err instanceof Error ? err.message : String(err)}`;
+    send({ t: "done", id, outcome: { ok: false, error: { code: "internal", message }, logs: [], durationMs: 0 } });
     return;
   }
-  const id = m.id;
-  send({ t: "started", id });
-  void runJob(
-    m.job,
-    (name, args) =>
+  running.set(id, sb);
+  const env: RunEnv = {
+    hostCall: (name, args) =>
       new Promise((resolve) => {
         const callId = nextCall++;
-        waiting.set(`${id}:${callId}`, (r) => resolve(r.ok ? { ok: true, value: r.value } : { ok: false, message: r.message, fatal: r.fatal }));
+        mine.add(callId);
+        calls.set(callId, resolve);
         send({ t: "call", id, callId, name, args });
       }),
-    preludes,
-  ).then((outcome) => send({ t: "done", id, outcome }));
-});
+    enterSlice: (hardDeadline) => {
+      slice[SLICE_RUN] = id;
+      slice[SLICE_DEADLINE] = hardDeadline;
+    },
+    leaveSlice: () => {
+      slice[SLICE_DEADLINE] = 0;
+    },
+  };
+  if (cancelled.delete(id)) {
+    // The main thread gave up while the sandbox was being prepared.
+    running.delete(id);
+    const message = `the script ran past its timeout of ${job.script.timeoutMs} ms`;
+    send({ t: "done", id, outcome: { ok: false, error: { code: "timeout", message }, logs: [], durationMs: 0 } });
+    pool.checkin(sb, sb.loaded, true);
+    return;
+  }
+  const result = await sb.execute(job, env);
+  running.delete(id);
+  for (const callId of mine) calls.delete(callId);
+  send({ t: "done", id, outcome: result.outcome });
+  pool.checkin(sb, result.reusable, result.instanceHealthy);
+}
+
 send({ t: "ready" });

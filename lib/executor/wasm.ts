@@ -1,0 +1,60 @@
+// QuickJS module instances with a capped WebAssembly.Memory. `runtime.setMemoryLimit()` does
+// not cap memory in quickjs-emscripten 0.32 (its malloc accounting sees 0 bytes), so the cap is
+// the memory's `maximum`: past it malloc fails and QuickJS throws "out of memory" at once.
+// The WebAssembly is compiled once per process (the main thread hands it to its workers).
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { newQuickJSWASMModuleFromVariant, newVariant, RELEASE_SYNC, type QuickJSWASMModule } from "quickjs-emscripten";
+
+export const PAGE = 64 * 1024;
+const MiB = 1024 * 1024;
+/** The build's minimum memory (16 MiB). */
+export const INITIAL_PAGES = 256;
+/** Below the heap: the 5 MiB C stack and static data (the stack pointer starts at 5.09 MiB). */
+const RESERVED_BYTES = 5.25 * MiB;
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+export function compiledWasm(): Promise<WebAssembly.Module> {
+  compiled ??= (async () => {
+    const require = createRequire(import.meta.url);
+    return WebAssembly.compile(await readFile(require.resolve("@jitl/quickjs-wasmfile-release-sync/wasm")));
+  })();
+  return compiled;
+}
+
+/** A worker receives the main thread's compiled module instead of compiling its own. */
+export function useCompiledWasm(module: WebAssembly.Module): void {
+  compiled = Promise.resolve(module);
+}
+
+export type Instance = { mod: QuickJSWASMModule; memory: WebAssembly.Memory; capPages: number };
+
+/** Memory pages that give a script about `memoryMb` of heap (never less than the build's minimum). */
+export function capPagesFor(memoryMb: number): number {
+  return Math.max(INITIAL_PAGES, Math.ceil((memoryMb * MiB + RESERVED_BYTES) / PAGE));
+}
+
+let aborts: ((reason: unknown) => void) | undefined;
+/** Where emscripten reports an abort (a trap inside QuickJS); the instance is unusable after it. */
+export function onAbort(fn: (reason: unknown) => void): void {
+  aborts = fn;
+}
+
+export async function newInstance(capPages: number): Promise<Instance> {
+  const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: capPages });
+  const mod = await newQuickJSWASMModuleFromVariant(
+    newVariant(RELEASE_SYNC, {
+      wasmModule: await compiledWasm(),
+      wasmMemory: memory,
+      emscriptenModule: { onAbort: (reason: unknown) => aborts?.(reason) } as never,
+    }),
+  );
+  return { mod, memory, capPages };
+}
+
+/** Bytes the instance's memory grew past its initial size (WebAssembly memory never shrinks). */
+export const grownBytes = (inst: Instance): number => inst.memory.buffer.byteLength - INITIAL_PAGES * PAGE;
+
+/** Whether the instance's memory is (nearly) at its cap: an allocation failure there is the script's. */
+export const atCap = (inst: Instance): boolean => inst.memory.buffer.byteLength >= (inst.capPages - 32) * PAGE;
