@@ -1,30 +1,16 @@
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { decodeKey, pageOf, preciseTimestamp, withoutCursorKey, type Page, type PageRequest } from "../pagination.ts";
-import type { FinishedExecution } from "./index.ts";
 
-/** Sync executions that completed after their caller stopped waiting, kept with their result. */
-export async function recordAbandoned(db: Pick<Db, "query">, rows: (FinishedExecution & { request: unknown })[]): Promise<void> {
-  if (!rows.length) return;
-  const json = JSON.stringify(
-    rows.map((r) => ({
-      id: r.id,
-      app_id: r.appId,
-      script_id: r.scriptId,
-      route_id: r.routeId ?? null,
-      request: r.request ?? null,
-      status: r.error ? "failed" : "succeeded",
-      response: r.response ?? null,
-      error: r.error ?? null,
-      queued_at: r.queuedAt.toISOString(),
-    })),
-  );
-  await db.query(sql.unsafe`
-    INSERT INTO abandoned_executions (id, app_id, script_id, route_id, request, status, response, error, queued_at)
-    SELECT id, app_id, script_id, route_id, coalesce(request, 'null'::jsonb), status, response, error, queued_at
-    FROM jsonb_to_recordset(${json}::jsonb) AS x(id uuid, app_id uuid, script_id uuid, route_id uuid, request jsonb, status text, response jsonb, error jsonb, queued_at timestamptz)
-    ON CONFLICT (id) DO NOTHING`);
-}
+/**
+ * Sync executions that completed after their caller stopped waiting, kept with their result:
+ * an INSERT over rows carrying the columns of `executionsFrom` as x.*, and `request`.
+ */
+export const insertAbandoned = (from: ReturnType<typeof sql.fragment>, request: ReturnType<typeof sql.fragment>) => sql.fragment`
+  INSERT INTO abandoned_executions (id, app_id, script_id, route_id, request, status, response, error, queued_at)
+  SELECT x.id, x.app_id, x.script_id, x.route_id, coalesce(${request}, 'null'::jsonb), x.status, x.response, x.error, x.queued_at
+  FROM ${from}
+  ON CONFLICT (id) DO NOTHING`;
 
 const abandonedRow = z.object({
   id: z.string(),

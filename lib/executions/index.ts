@@ -54,10 +54,9 @@ export async function recordExecution(db: Pick<Db, "query">, row: FinishedExecut
   await recordExecutions(db, [row]);
 }
 
-/** Records finished executions (one row each); several at once in one statement. */
-export async function recordExecutions(db: Pick<Db, "query">, rows: FinishedExecution[]): Promise<void> {
-  if (!rows.length) return;
-  const json = JSON.stringify(
+/** The JSON rows that `executionsFrom` reads: one per finished execution. */
+export function executionsJson(rows: FinishedExecution[]): string {
+  return JSON.stringify(
     rows.map((r) => ({
       id: r.id,
       app_id: r.appId,
@@ -78,17 +77,28 @@ export async function recordExecutions(db: Pick<Db, "query">, rows: FinishedExec
       logs: r.logs,
     })),
   );
-  await db.query(sql.unsafe`
-    INSERT INTO executions (id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
-                            queued_at, started_at, finished_at, duration_ms, response, error, logs)
-    SELECT id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
-           queued_at, started_at, finished_at, duration_ms, response, error, logs
-    FROM jsonb_to_recordset(${json}::jsonb) AS x(id uuid, app_id uuid, script_id uuid, kind text, status text, route_id uuid,
-         trigger_id uuid, trigger_depth int, root_execution_id uuid, attempts int, queued_at timestamptz, started_at timestamptz,
-         finished_at timestamptz, duration_ms int, response jsonb, error jsonb, logs jsonb)
-    ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = excluded.started_at,
-      finished_at = excluded.finished_at, duration_ms = excluded.duration_ms, response = excluded.response,
-      error = excluded.error, logs = excluded.logs`);
+}
+
+/** A FROM item over `executionsJson(...)` output, aliased `x`. */
+export const executionsFrom = (json: string) => sql.fragment`jsonb_to_recordset(${json}::jsonb) AS x(id uuid, app_id uuid, script_id uuid,
+  kind text, status text, route_id uuid, trigger_id uuid, trigger_depth int, root_execution_id uuid, attempts int, queued_at timestamptz,
+  started_at timestamptz, finished_at timestamptz, duration_ms int, response jsonb, error jsonb, logs jsonb)`;
+
+/** INSERT of executions from a query whose rows carry the columns of `executionsFrom` as x.*. */
+export const insertExecutions = (from: ReturnType<typeof sql.fragment>) => sql.fragment`
+  INSERT INTO executions (id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
+                          queued_at, started_at, finished_at, duration_ms, response, error, logs)
+  SELECT x.id, x.app_id, x.script_id, x.kind, x.status, x.route_id, x.trigger_id, x.trigger_depth, x.root_execution_id, x.attempts,
+         x.queued_at, x.started_at, x.finished_at, x.duration_ms, x.response, x.error, x.logs
+  FROM ${from}
+  ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, started_at = excluded.started_at,
+    finished_at = excluded.finished_at, duration_ms = excluded.duration_ms, response = excluded.response,
+    error = excluded.error, logs = excluded.logs`;
+
+/** Records finished executions (one row each); several at once in one statement. */
+export async function recordExecutions(db: Pick<Db, "query">, rows: FinishedExecution[]): Promise<void> {
+  if (!rows.length) return;
+  await db.query(sql.unsafe`${insertExecutions(executionsFrom(executionsJson(rows)))}`);
 }
 
 export async function getExecution(db: Pick<Db, "maybeOne">, id: string): Promise<Execution | null> {

@@ -1,22 +1,22 @@
-import { z } from "zod";
 import type { Config } from "../config.ts";
 import { sql, type Db } from "../db/pool.ts";
-import { recordExecutions, type ExecutionKind, type FinishedExecution } from "../executions/index.ts";
-import { recordAbandoned } from "../executions/abandoned.ts";
+import { insertAbandoned } from "../executions/abandoned.ts";
+import { executionsFrom, executionsJson, insertExecutions, type ExecutionKind, type FinishedExecution } from "../executions/index.ts";
 import type { ExecutionOutcome } from "../executor/index.ts";
 import type { ClaimedRow } from "./claimBatch.ts";
 import { retryDelayMs } from "./retry.ts";
 
 export type Finished = { row: ClaimedRow; outcome: ExecutionOutcome; startedAt: Date };
 
+type Tx = Pick<Db, "query" | "any" | "one" | "maybeOne" | "oneFirst" | "transaction">;
 /** Rows whose last attempt failed, inside the completing transaction (dead letters plug in here). */
-export type ExhaustedHandler = (tx: Pick<Db, "query" | "any" | "one" | "maybeOne" | "oneFirst">, items: Finished[]) => Promise<void>;
+export type ExhaustedHandler = (tx: Tx, items: Finished[]) => Promise<void>;
 
 /** A NOTIFY payload must stay under 8000 bytes; a larger reply is read from the executions row. */
 const MAX_INLINE_REPLY = 7900;
 
-export function replyMessage(id: string, outcome: Pick<ExecutionOutcome, "ok"> & { response?: unknown; error?: { code: string; message: string } }): string {
-  const msg = JSON.stringify(outcome.ok ? { id, ok: true, response: outcome.response } : { id, ok: false, error: { code: outcome.error!.code, message: outcome.error!.message } });
+export function replyMessage(id: string, outcome: ExecutionOutcome): string {
+  const msg = JSON.stringify(outcome.ok ? { id, ok: true, response: outcome.response } : { id, ok: false, error: { code: outcome.error.code, message: outcome.error.message } });
   return Buffer.byteLength(msg) <= MAX_INLINE_REPLY ? msg : JSON.stringify({ id, stored: true });
 }
 
@@ -41,48 +41,44 @@ const toExecution = (f: Finished): FinishedExecution => ({
 });
 
 /**
- * Completes a batch of executions in ONE transaction: final ones leave the outbox, are recorded,
- * and their sync callers get the reply by NOTIFY (or, if the caller left, the result is kept as
- * an abandoned execution); failed ones with attempts left go back with a backoff delay. A row
- * is touched only while it still carries the claim it was run under (claimer and attempt
- * number): a claim the sweeper took back and handed out again is no longer ours.
+ * Completes a batch of executions in ONE statement (one round trip, atomic): final ones leave
+ * the outbox, are recorded, and their sync callers get the reply by NOTIFY (sent at commit), or,
+ * if the caller left, the result is kept as an abandoned execution; failed ones with attempts
+ * left go back with a backoff delay. A row is touched only while it still carries the claim it
+ * was run under (claimer and attempt number): a claim the sweeper took back and handed out
+ * again is no longer ours.
  */
-export async function completeBatch(db: Pick<Db, "transaction">, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
+export async function completeBatch(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
   const retries = items.filter(willRetry);
   const finals = items.filter((f) => !willRetry(f));
+  const policy = { backoff: config.retryBackoff, base_ms: config.retryBaseMs, jitter_pct: config.retryJitterPct };
+  const fence = (fs: Finished[]) => sql.fragment`unnest(${sql.array(fs.map((f) => f.row.id), "uuid")}, ${sql.array(fs.map((f) => f.row.claimed_by), "text")},
+    ${sql.array(fs.map((f) => f.row.attempts), "int4")}`;
+  const statement = sql.unsafe`
+    WITH retried AS (
+      UPDATE outbox o SET claimed_by = NULL, lease_until = NULL, run_at = now() + r.delay * interval '1 millisecond',
+        last_error = r.error, first_failed_at = coalesce(o.first_failed_at, now())
+      FROM ${fence(retries)}, ${sql.array(retries.map((f) => retryDelayMs(f.row.retry ?? policy, f.row.attempts)), "int4")},
+           ${sql.array(retries.map((f) => JSON.stringify(f.outcome.ok ? null : f.outcome.error)), "jsonb")}) AS r(id, claimed_by, attempts, delay, error)
+      WHERE o.id = r.id AND o.claimed_by = r.claimed_by AND o.attempts = r.attempts
+      RETURNING o.id),
+    gone AS (
+      DELETE FROM outbox o USING ${fence(finals)}, ${sql.array(finals.map((f) => replyMessage(f.row.id, f.outcome)), "text")}) AS f(id, claimed_by, attempts, reply)
+      WHERE o.id = f.id AND o.claimed_by = f.claimed_by AND o.attempts = f.attempts
+      RETURNING o.id, o.abandoned, o.reply_to, o.payload, f.reply),
+    finished AS (SELECT x.* FROM ${executionsFrom(executionsJson(finals.map(toExecution)))}),
+    recorded AS (${insertExecutions(sql.fragment`finished x JOIN gone g ON g.id = x.id`)}),
+    kept AS (${insertAbandoned(sql.fragment`finished x JOIN gone g ON g.id = x.id AND g.abandoned`, sql.fragment`g.payload->'request'`)}),
+    replied AS (SELECT pg_notify(g.reply_to, g.reply) FROM gone g WHERE g.reply_to IS NOT NULL AND NOT g.abandoned)
+    SELECT g.id, (SELECT count(*) FROM replied) AS replies FROM gone g`;
+  const exhausted = finals.filter((f) => !f.outcome.ok && f.row.kind !== "http_sync");
+  if (!onExhausted || !exhausted.length) {
+    await db.query(statement);
+    return;
+  }
   await db.transaction(async (tx) => {
-    if (retries.length) {
-      const delays = retries.map((f) =>
-        retryDelayMs(f.row.retry ?? { backoff: config.retryBackoff, base_ms: config.retryBaseMs, jitter_pct: config.retryJitterPct }, f.row.attempts),
-      );
-      await tx.query(sql.unsafe`
-        UPDATE outbox o SET claimed_by = NULL, lease_until = NULL, run_at = now() + x.delay * interval '1 millisecond',
-          last_error = x.error, first_failed_at = coalesce(o.first_failed_at, now())
-        FROM unnest(${sql.array(retries.map((f) => f.row.id), "uuid")}, ${sql.array(retries.map((f) => f.row.claimed_by), "text")},
-                    ${sql.array(retries.map((f) => f.row.attempts), "int4")}, ${sql.array(delays, "int4")},
-                    ${sql.array(retries.map((f) => JSON.stringify(f.outcome.ok ? null : f.outcome.error)), "jsonb")})
-          AS x(id, claimed_by, attempts, delay, error)
-        WHERE o.id = x.id AND o.claimed_by = x.claimed_by AND o.attempts = x.attempts`);
-    }
-    if (!finals.length) return;
-    const gone = await tx.any(sql.type(z.object({ id: z.string(), abandoned: z.boolean() }))`
-      DELETE FROM outbox o
-      USING unnest(${sql.array(finals.map((f) => f.row.id), "uuid")}, ${sql.array(finals.map((f) => f.row.claimed_by), "text")}, ${sql.array(finals.map((f) => f.row.attempts), "int4")})
-        AS x(id, claimed_by, attempts)
-      WHERE o.id = x.id AND o.claimed_by = x.claimed_by AND o.attempts = x.attempts
-      RETURNING o.id, o.abandoned`);
-    const abandoned = new Set(gone.filter((g) => g.abandoned).map((g) => g.id));
-    const ours = new Set(gone.map((g) => g.id));
-    const done = finals.filter((f) => ours.has(f.row.id));
-    await recordExecutions(tx, done.map(toExecution));
-    const replies = done.filter((f) => f.row.reply_to && !abandoned.has(f.row.id));
-    if (replies.length) {
-      await tx.query(sql.unsafe`
-        SELECT pg_notify(c, p) FROM unnest(${sql.array(replies.map((f) => f.row.reply_to!), "text")}, ${sql.array(replies.map((f) => replyMessage(f.row.id, f.outcome)), "text")}) AS x(c, p)`);
-    }
-    const left = done.filter((f) => abandoned.has(f.row.id));
-    if (left.length) await recordAbandoned(tx, left.map((f) => ({ ...toExecution(f), request: f.row.payload.request ?? null })));
-    const exhausted = done.filter((f) => !f.outcome.ok && f.row.kind !== "http_sync");
-    if (exhausted.length && onExhausted) await onExhausted(tx, exhausted);
+    const gone = new Set((await tx.any(statement)).map((r) => (r as { id: string }).id));
+    const ours = exhausted.filter((f) => gone.has(f.row.id));
+    if (ours.length) await onExhausted(tx, ours);
   });
 }
