@@ -45,6 +45,13 @@ export class SandboxPool {
     return new Sandbox(inst, key, job.script.source, this.preludes, this.graceMs);
   }
 
+  /** Before the worker says it is ready: one blank instance for the common cap, its code paths warmed. */
+  async prewarm(memoryMb: number): Promise<void> {
+    const inst = await newInstance(capPagesFor(memoryMb));
+    const sb = new Sandbox(inst, "", "", this.preludes, this.graceMs);
+    this.discard(sb, true);
+  }
+
   checkin(sb: Sandbox, reusable: boolean, instanceHealthy: boolean): void {
     if (reusable && this.warmLimit > 0 && sb.uses < MAX_USES && grownBytes(sb.inst) <= WARM_GROWN_MAX) {
       const list = this.warm.get(sb.key);

@@ -409,6 +409,8 @@ export class Sandbox {
   private errorFrom(run: Run, e: Thrown, code: ExecError["code"]): ExecError {
     if (e.name === "InternalError" && e.message === "interrupted") return timeoutError(run.job.script.timeoutMs);
     if (e.name === "InternalError" && e.message === "out of memory") return memoryError(run.job.script.memoryMb);
+    // Out of memory while making the error itself, QuickJS throws null.
+    if (e.bare && atCap(this.inst)) return memoryError(run.job.script.memoryMb);
     const prefix = code === "invalid_script" ? "invalid return value: " : "";
     const message = `${prefix}${e.name && e.name !== "Error" ? `${e.name}: ` : ""}${e.message}`;
     return e.stack ? { code, message, stack: e.stack } : { code, message };
@@ -426,7 +428,7 @@ export class Sandbox {
             return { name: this.readString(h, "name"), message, stack: this.readString(h, "stack") || undefined, lineNumber };
           }
         }
-        return { message: this.describe(h) };
+        return { message: this.describe(h), bare: vm.typeof(h) !== "object" || vm.eq(h, vm.null) };
       } finally {
         if (h.alive) h.dispose();
       }
@@ -514,7 +516,8 @@ export class Sandbox {
   }
 }
 
-type Thrown = { name?: string; message: string; stack?: string; lineNumber?: number };
+/** `bare`: not an object (a thrown primitive or null). */
+type Thrown = { name?: string; message: string; stack?: string; lineNumber?: number; bare?: boolean };
 
 function contextJson(job: ExecutionJob): string {
   const ctx: Record<string, unknown> = {

@@ -88,4 +88,6 @@ async function run(id: number, job: ExecutionJob): Promise<void> {
   pool.checkin(sb, result.reusable, result.instanceHealthy);
 }
 
+// The first execution should not pay for loading QuickJS (32 MB: the default memory_mb).
+await pool.prewarm(32);
 send({ t: "ready" });
