@@ -5,7 +5,8 @@ import { sql, type Db } from "../../lib/db/pool.ts";
 import type { Logger } from "../../lib/log.ts";
 import { OUTBOX_CHANNEL, completeBatch, lockStaleClaims, type ExhaustedHandler } from "../../lib/outbox/index.ts";
 
-const SWEEP_LOCK = 0x70_73_77_70; // "pswp"
+/** Held (transaction-scoped) by a sweeper pass; a pass that cannot take it skips. */
+export const SWEEP_LOCK = 0x70_73_77_70; // "pswp"
 
 export type SweepResult = { ran: boolean; recovered: number; deleted: Record<string, number> };
 

@@ -1,0 +1,60 @@
+// The sweeper pass on its own: retention, and several sweepers never overlapping.
+import test from "ava";
+import { loadConfig } from "../lib/config.ts";
+import { createDb, sql } from "../lib/db/pool.ts";
+import { createLogger } from "../lib/log.ts";
+import { SWEEP_LOCK, sweepOnce } from "../services/sweeper/sweep.ts";
+import { freshDatabase } from "./helpers/db.ts";
+
+test("retention deletes what is older than its setting and keeps the rest", async (t) => {
+  const { url } = await freshDatabase();
+  const db = await createDb(url);
+  t.teardown(() => db.end());
+  const config = loadConfig({ PICLOUD_EXECUTION_LOG_RETENTION_DAYS: "7", PICLOUD_ABANDONED_EXECUTIONS_RETENTION_DAYS: "3" });
+  const app = await db.oneFirst(sql.unsafe`INSERT INTO apps (slug, name) VALUES ('r', 'R') RETURNING id`);
+  const exec = (age: string) => sql.unsafe`
+    INSERT INTO executions (id, app_id, kind, status, queued_at, finished_at)
+    VALUES (gen_random_uuid(), ${app as string}, 'direct', 'succeeded', now() - ${age}::interval, now() - ${age}::interval)`;
+  await db.query(exec("8 days"));
+  await db.query(exec("6 days"));
+  const abandoned = (age: string) => sql.unsafe`
+    INSERT INTO abandoned_executions (id, app_id, request, status, queued_at, completed_at)
+    VALUES (gen_random_uuid(), ${app as string}, '{}', 'succeeded', now() - ${age}::interval, now() - ${age}::interval)`;
+  await db.query(abandoned("4 days"));
+  await db.query(abandoned("2 days"));
+  await db.query(sql.unsafe`INSERT INTO idempotency_keys (route_id, key, execution_id, created_at) VALUES (gen_random_uuid(), 'old', gen_random_uuid(), now() - interval '25 hours'), (gen_random_uuid(), 'new', gen_random_uuid(), now())`);
+  await db.query(sql.unsafe`INSERT INTO dispatchers (id, host, pid, concurrency, heartbeat_at) VALUES ('gone', 'h', 1, 1, now() - interval '2 hours'), ('here', 'h', 2, 1, now())`);
+
+  const r = await sweepOnce(db, config, createLogger("sweeper-test", "silent"));
+  t.true(r.ran);
+  t.deepEqual(r.deleted, { executions: 1, abandoned_executions: 1, idempotency_keys: 1, dispatchers: 1 });
+  t.is(Number(await db.oneFirst(sql.unsafe`SELECT count(*) FROM executions`)), 1);
+  t.is(Number(await db.oneFirst(sql.unsafe`SELECT count(*) FROM abandoned_executions`)), 1);
+  t.is(await db.oneFirst(sql.unsafe`SELECT key FROM idempotency_keys`), "new");
+  t.is(await db.oneFirst(sql.unsafe`SELECT id FROM dispatchers`), "here");
+});
+
+test("two sweepers at once: one pass runs, the other skips", async (t) => {
+  const { url } = await freshDatabase();
+  const a = await createDb(url);
+  const b = await createDb(url);
+  t.teardown(async () => {
+    await a.end();
+    await b.end();
+  });
+  const config = loadConfig({});
+  const log = createLogger("sweeper-test", "silent");
+  // hold the first pass open inside its transaction while the second one tries
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const first = a.transaction(async (tx) => {
+    await tx.query(sql.unsafe`SELECT pg_advisory_xact_lock(${SWEEP_LOCK})`);
+    await held;
+  });
+  await new Promise((r) => setTimeout(r, 100));
+  const second = await sweepOnce(b, config, log);
+  t.false(second.ran);
+  release();
+  await first;
+  t.true((await sweepOnce(b, config, log)).ran);
+});
