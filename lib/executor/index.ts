@@ -88,13 +88,13 @@ export class Executor<C = unknown> {
   static async create<C>(opts: ExecutorOptions<C> & { modules?: HostModule<C>[] } = {}): Promise<Executor<C>> {
     const ex = new Executor<C>(opts, await compiledWasm());
     const started = Array.from({ length: ex.workers }, () => ex.spawn());
+    if (ex.useStandby) started.push(ex.spawn(true));
     try {
       await Promise.all(started);
     } catch (err) {
       await ex.close();
       throw err;
     }
-    if (ex.useStandby) void ex.spawn(true).catch(() => undefined);
     return ex;
   }
 

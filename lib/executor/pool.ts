@@ -5,12 +5,15 @@
 // instance goes back to a small pool, unless its memory grew (WebAssembly memory never shrinks).
 import { Sandbox } from "./sandbox.ts";
 import type { ExecutionJob } from "./types.ts";
-import { capPagesFor, grownBytes, newInstance, type Instance } from "./wasm.ts";
+import { capPagesFor, newInstance, touchedHeapBytes, type Instance } from "./wasm.ts";
 
-/** A warm sandbox whose instance grew past this is not kept (the memory would stay resident). */
-const WARM_GROWN_MAX = 8 * 1024 * 1024;
-/** A blank instance that grew past this is retired. */
-const BLANK_GROWN_MAX = 2 * 1024 * 1024;
+const MiB = 1024 * 1024;
+/** A sandbox whose heap reached past this is not kept warm (what it touched stays resident). */
+const WARM_TOUCHED_MAX = 8 * MiB;
+/** What all of a worker's idle warm sandboxes may keep touched together. */
+const WARM_TOUCHED_TOTAL = 64 * MiB;
+/** A blank instance whose heap reached past this is retired. */
+const BLANK_TOUCHED_MAX = 2 * MiB;
 const BLANK_MAX = 4;
 /** Runs after which a warm sandbox is retired anyway (fragmentation, atoms, whatever else piles up). */
 const MAX_USES = 5000;
@@ -19,8 +22,11 @@ export class SandboxPool {
   private readonly blank = new Map<number, Instance[]>();
   private blankCount = 0;
   private readonly warm = new Map<string, Sandbox[]>();
-  /** Idle warm sandboxes, least recently used first. */
-  private readonly lru = new Set<Sandbox>();
+  /** Idle warm sandboxes, least recently used first, with the heap each has touched. */
+  private readonly lru = new Map<Sandbox, number>();
+  private lruTouched = 0;
+  /** The last measure per sandbox (measuring costs a few µs: not after every run). */
+  private readonly touched = new WeakMap<Sandbox, number>();
 
   constructor(
     private readonly preludes: { name: string; source: string }[],
@@ -33,6 +39,7 @@ export class SandboxPool {
     const list = this.warm.get(key);
     while (list?.length) {
       const sb = list.pop()!;
+      this.lruTouched -= this.lru.get(sb) ?? 0;
       this.lru.delete(sb);
       if (!list.length) this.warm.delete(key);
       if (sb.source === job.script.source) return sb;
@@ -53,13 +60,18 @@ export class SandboxPool {
   }
 
   checkin(sb: Sandbox, reusable: boolean, instanceHealthy: boolean): void {
-    if (reusable && this.warmLimit > 0 && sb.uses < MAX_USES && grownBytes(sb.inst) <= WARM_GROWN_MAX) {
-      const list = this.warm.get(sb.key);
-      if (list) list.push(sb);
-      else this.warm.set(sb.key, [sb]);
-      this.lru.add(sb);
-      while (this.lru.size > this.warmLimit) this.evict(this.lru.values().next().value!);
-      return;
+    if (reusable && this.warmLimit > 0 && sb.uses < MAX_USES) {
+      let touched = this.touched.get(sb);
+      if (touched === undefined || sb.uses % 16 === 0) this.touched.set(sb, (touched = touchedHeapBytes(sb.inst)));
+      if (touched <= WARM_TOUCHED_MAX) {
+        const list = this.warm.get(sb.key);
+        if (list) list.push(sb);
+        else this.warm.set(sb.key, [sb]);
+        this.lru.set(sb, touched);
+        this.lruTouched += touched;
+        while (this.lru.size > this.warmLimit || this.lruTouched > WARM_TOUCHED_TOTAL) this.evict(this.lru.keys().next().value!);
+        return;
+      }
     }
     this.discard(sb, instanceHealthy);
   }
@@ -69,6 +81,7 @@ export class SandboxPool {
   }
 
   private evict(sb: Sandbox): void {
+    this.lruTouched -= this.lru.get(sb) ?? 0;
     this.lru.delete(sb);
     const list = this.warm.get(sb.key);
     if (list) {
@@ -80,7 +93,7 @@ export class SandboxPool {
 
   private discard(sb: Sandbox, instanceHealthy: boolean): void {
     const freed = sb.dispose();
-    if (!freed || !instanceHealthy || grownBytes(sb.inst) > BLANK_GROWN_MAX || this.blankCount >= BLANK_MAX) return;
+    if (!freed || !instanceHealthy || this.blankCount >= BLANK_MAX || touchedHeapBytes(sb.inst) > BLANK_TOUCHED_MAX) return;
     const list = this.blank.get(sb.inst.capPages);
     if (list) list.push(sb.inst);
     else this.blank.set(sb.inst.capPages, [sb.inst]);

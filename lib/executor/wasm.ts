@@ -56,5 +56,20 @@ export async function newInstance(capPages: number): Promise<Instance> {
 /** Bytes the instance's memory grew past its initial size (WebAssembly memory never shrinks). */
 export const grownBytes = (inst: Instance): number => inst.memory.buffer.byteLength - INITIAL_PAGES * PAGE;
 
+const OS_PAGE = 4096;
+/**
+ * About how much of the heap the instance has ever touched (so is resident): the highest OS
+ * page holding a non-zero word, less the heap's start. Freed memory stays touched, fresh memory
+ * is zero, so this is the heap's high-water mark; it costs a few µs (one read per page above it).
+ */
+export function touchedHeapBytes(inst: Instance): number {
+  const words = new Int32Array(inst.memory.buffer);
+  const step = OS_PAGE / 4;
+  for (let i = words.length - step; i * 4 > RESERVED_BYTES; i -= step) {
+    if (words[i] !== 0 || words[i + step / 2] !== 0 || words[i + step - 1] !== 0) return (i + step) * 4 - RESERVED_BYTES;
+  }
+  return 0;
+}
+
 /** Whether the instance's memory is (nearly) at its cap: an allocation failure there is the script's. */
 export const atCap = (inst: Instance): boolean => inst.memory.buffer.byteLength >= (inst.capPages - 32) * PAGE;
