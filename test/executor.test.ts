@@ -131,6 +131,30 @@ test("an invalid return value is invalid_script with a clear message", async (t)
   }
 });
 
+test("a reused sandbox reads return values exactly as a fresh one", async (t) => {
+  // The first run of a script version reads its value host-side, later runs in the sandbox.
+  const values = [
+    `undefined`, `null`, `0`, `"text"`, `[1, { a: 2 }]`, `{ status: 201 }`, `{ status: "201" }`, `{ status: 201, extra: 1 }`,
+    `{ status: 200, headers: { "X-A": "1", b: "2" }, body: { ok: true } }`, `{ status: 200, body: "plain" }`, `{ status: 200, body: "x\ny" }`,
+    `{ status: 200, headers: { "content-type": "text/csv" }, body: "a,b" }`, `{ status: 404, body: [1] }`, `{ status: 204, body: "gone" }`,
+    `{ status: 200, body: null }`, `{ status: 200, body: undefined }`, `{ status: 42 }`, `{ status: 200, headers: { a: 1 } }`,
+    `{ status: 200, headers: [] }`, `{ status: 200, headers: null }`, `{ status: 200, body: () => 1 }`, `{ status: 200, body: 1n }`,
+    `() => 1`, `Symbol("s")`, `{ toJSON() { return { via: "toJSON" }; } }`, `new Date(0)`, `{ status: 200, body: new Date(0) }`,
+  ];
+  const solo = await Executor.create<Call>({ workers: 1, standbyWorker: false });
+  try {
+    for (const [i, value] of values.entries()) {
+      const j = job(`export default () => (${value})`, { id: `reread-${i}` });
+      const first = await solo.run(j, { tag: "t" });
+      const again = await solo.run({ ...j, executionId: `${j.executionId}-again` }, { tag: "t" });
+      const view = (o: ExecutionOutcome) => (o.ok ? o.response : { code: o.error.code, message: o.error.message });
+      t.deepEqual(view(again), view(first), value);
+    }
+  } finally {
+    await solo.close();
+  }
+});
+
 // --- ctx, console ----------------------------------------------------------------------------
 
 test("ctx carries request, app, script, execution id and depth; event only when triggered", async (t) => {

@@ -5,7 +5,7 @@
 // elsewhere). Globals are built host-side (no per-run JS to compile): `console`, `__host`.
 import type { QuickJSContext, QuickJSDeferredPromise, QuickJSHandle, QuickJSRuntime, VmCallResult } from "quickjs-emscripten";
 import type { HostReply } from "./protocol.ts";
-import { InvalidReturn, shapeResponse, type ValueReader } from "./response.ts";
+import { DESCRIBE_SOURCE, InvalidReturn, parseDescribed, shapeResponse, type Described } from "./response.ts";
 import type { ExecError, ExecutionJob, ExecutionOutcome, LogLevel, LogLine, ScriptResponse } from "./types.ts";
 import { atCap, type Instance } from "./wasm.ts";
 
@@ -117,6 +117,8 @@ export class Sandbox {
   private readonly isArrayFn: QuickJSHandle;
   private readonly getFn: QuickJSHandle;
   private exportFn?: QuickJSHandle;
+  /** DESCRIBE_SOURCE, made once the sandbox is reused. */
+  private describeFn?: QuickJSHandle;
   private deadline = 0;
   private run?: Run;
   private preludesDone = false;
@@ -170,6 +172,7 @@ export class Sandbox {
     let error: ExecError | undefined;
     try {
       if (!this.exportFn) await this.load(run);
+      else if (!this.describeFn) this.slice(run, () => this.makeDescribe());
       const fn = this.exportFn!;
       const ctx = this.slice(run, () => this.fromJson(contextJson(job)));
       owned.push(ctx);
@@ -177,7 +180,7 @@ export class Sandbox {
       if (called.error) throw this.thrown(run, called.error, "script_error");
       owned.push(called.value);
       const value = await this.settle(run, called.value, owned);
-      response = this.slice(run, () => shapeResponse(this.reader(), value));
+      response = shapeResponse(this.slice(run, () => this.describeValue(value)));
     } catch (err) {
       error = this.classify(run, err);
     }
@@ -221,7 +224,7 @@ export class Sandbox {
   dispose(): boolean {
     if (this.broken) return false;
     try {
-      for (const h of [this.parseFn, this.stringifyFn, this.keysFn, this.isArrayFn, this.getFn, this.exportFn]) if (h?.alive) h.dispose();
+      for (const h of [this.parseFn, this.stringifyFn, this.keysFn, this.isArrayFn, this.getFn, this.exportFn, this.describeFn]) if (h?.alive) h.dispose();
       this.vm.dispose();
       this.rt.dispose();
       return true;
@@ -384,21 +387,50 @@ export class Sandbox {
     return r.value;
   }
 
-  private reader(): ValueReader<QuickJSHandle> {
+  private makeDescribe(): void {
+    const outer = this.vm.evalCode(DESCRIBE_SOURCE, "picloud:describe");
+    if (outer.error) throw this.thrown(this.run!, outer.error, "script_error");
+    this.describeFn = outer.value.consume((f) => this.call(f, this.keysFn, this.isArrayFn, this.stringifyFn, this.getFn));
+  }
+
+  /** The script's value read for the return rule; its getters, toJSON and proxies run here. */
+  private describeValue(h: QuickJSHandle): Described {
     const vm = this.vm;
-    return {
-      typeOf: (h) => vm.typeof(h),
-      isNull: (h) => vm.eq(h, vm.null),
-      isArray: (h) => this.call(this.isArrayFn, h).consume((b) => vm.typeof(b) === "boolean" && vm.dump(b) === true),
-      keys: (h) => JSON.parse(this.call(this.keysFn, h).consume((k) => this.toJson(k) ?? "[]")) as string[],
-      get: (h, key) => vm.newString(key).consume((k) => this.call(this.getFn, h, k)),
-      number: (h) => vm.getNumber(h),
-      string: (h) => vm.getString(h),
-      json: (h) => this.toJson(h),
-      release: (h) => {
-        if (h.alive) h.dispose();
-      },
-    };
+    if (this.describeFn) {
+      return parseDescribed(this.call(this.describeFn, h).consume((s) => vm.getString(s)));
+    }
+    // Host-side, for a sandbox's first run (not worth compiling DESCRIBE_SOURCE for one run).
+    const type = vm.typeof(h);
+    if (type === "undefined") return { kind: "undefined" };
+    const prop = (o: QuickJSHandle, key: string) => vm.newString(key).consume((k) => this.call(this.getFn, o, k));
+    const isArray = (o: QuickJSHandle) => this.call(this.isArrayFn, o).consume((b) => vm.typeof(b) === "boolean" && vm.dump(b) === true);
+    const keys = (o: QuickJSHandle) => JSON.parse(this.call(this.keysFn, o).consume((k) => this.toJson(k) ?? "[]")) as string[];
+    const noJson = (t: string) => t === "function" || t === "symbol" || t === "undefined";
+    if (type === "object" && !vm.eq(h, vm.null) && !isArray(h)) {
+      const ks = keys(h);
+      if (ks.includes("status") && ks.every((k) => k === "status" || k === "headers" || k === "body")) {
+        const status = prop(h, "status").consume((x) => (vm.typeof(x) === "number" ? vm.getNumber(x) : undefined));
+        if (status !== undefined) {
+          const headers = prop(h, "headers").consume((hh): Extract<Described, { kind: "response" }>["headers"] => {
+            const t = vm.typeof(hh);
+            if (t === "undefined") return null;
+            if (t !== "object" || vm.eq(hh, vm.null) || isArray(hh)) return "bad";
+            return keys(hh).map((name) =>
+              prop(hh, name).consume((x): [string, string | null, string] => {
+                const xt = vm.typeof(x);
+                return [name, xt === "string" ? vm.getString(x) : null, xt];
+              }),
+            );
+          });
+          return prop(h, "body").consume((b): Described => {
+            const bodyType = vm.typeof(b);
+            const body = bodyType === "string" ? vm.getString(b) : noJson(bodyType) ? null : (this.toJson(b) ?? null);
+            return { kind: "response", status, headers, bodyType, body };
+          });
+        }
+      }
+    }
+    return { kind: "value", type, json: noJson(type) ? null : (this.toJson(h) ?? null) };
   }
 
   /** A thrown value (consumed) as the Finished that ends the run. */
