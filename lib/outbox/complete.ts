@@ -1,4 +1,5 @@
 import type { Config } from "../config.ts";
+import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { insertAbandoned } from "../executions/abandoned.ts";
 import { executionsFrom, executionsJson, insertExecutions, type ExecutionKind, type FinishedExecution } from "../executions/index.ts";
@@ -6,11 +7,20 @@ import type { ExecutionOutcome } from "../executor/index.ts";
 import type { ClaimedRow } from "./claimBatch.ts";
 import { retryDelayMs } from "./retry.ts";
 
-export type Finished = { row: ClaimedRow; outcome: ExecutionOutcome; startedAt: Date };
+/** `call`: the host-call context the execution ran with (SDK modules keep its state by it). */
+export type Finished = { row: ClaimedRow; outcome: ExecutionOutcome; startedAt: Date; call?: unknown };
 
-type Tx = Pick<Db, "query" | "any" | "one" | "maybeOne" | "oneFirst" | "transaction">;
+type Tx = Pick<Db, "query" | "any" | "anyFirst" | "one" | "maybeOne" | "oneFirst" | "transaction">;
 /** Rows whose last attempt failed, inside the completing transaction (dead letters plug in here). */
 export type ExhaustedHandler = (tx: Tx, items: Finished[]) => Promise<void>;
+
+/**
+ * Host-side effects of successful executions (their KV writes and the triggers those fire),
+ * committed in the transaction that completes them, only for rows still ours. `pending` picks
+ * the items that have any; `commit` may turn an outcome into a failure (effects that cannot
+ * commit), which then completes as a failed attempt.
+ */
+export type CompletionEffects = { pending(items: Finished[]): Finished[]; commit(tx: Tx, items: Finished[]): Promise<void> };
 
 /** A NOTIFY payload must stay under 8000 bytes; a larger reply is read from the executions row. */
 const MAX_INLINE_REPLY = 7900;
@@ -48,12 +58,27 @@ const toExecution = (f: Finished): FinishedExecution => ({
  * was run under (claimer and attempt number): a claim the sweeper took back and handed out
  * again is no longer ours.
  */
-export async function completeBatch(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
+export async function completeBatch(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler, effects?: CompletionEffects): Promise<void> {
+  const effectful = effects?.pending(items.filter((f) => f.outcome.ok)) ?? [];
+  if (!effectful.length) return completeStatement(db, items, config, onExhausted);
+  await db.transaction(async (tx) => {
+    // Lock the rows still ours first: their effects and their completion commit together.
+    const ours = new Set(await tx.anyFirst(sql.type(z.object({ id: z.string() }))`
+      SELECT o.id FROM outbox o JOIN ${fence(effectful)}) AS f(id, claimed_by, attempts)
+        ON o.id = f.id AND o.claimed_by = f.claimed_by AND o.attempts = f.attempts
+      FOR UPDATE OF o`));
+    await effects!.commit(tx, effectful.filter((f) => ours.has(f.row.id)));
+    await completeStatement(tx, items, config, onExhausted);
+  });
+}
+
+const fence = (fs: Finished[]) => sql.fragment`unnest(${sql.array(fs.map((f) => f.row.id), "uuid")}, ${sql.array(fs.map((f) => f.row.claimed_by), "text")},
+    ${sql.array(fs.map((f) => f.row.attempts), "int4")}`;
+
+async function completeStatement(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
   const retries = items.filter(willRetry);
   const finals = items.filter((f) => !willRetry(f));
   const policy = { backoff: config.retryBackoff, base_ms: config.retryBaseMs, jitter_pct: config.retryJitterPct };
-  const fence = (fs: Finished[]) => sql.fragment`unnest(${sql.array(fs.map((f) => f.row.id), "uuid")}, ${sql.array(fs.map((f) => f.row.claimed_by), "text")},
-    ${sql.array(fs.map((f) => f.row.attempts), "int4")}`;
   const statement = sql.unsafe`
     WITH retried AS (
       UPDATE outbox o SET claimed_by = NULL, lease_until = NULL, run_at = now() + r.delay * interval '1 millisecond',

@@ -6,7 +6,7 @@ import type { Config } from "../../lib/config.ts";
 import type { Db } from "../../lib/db/pool.ts";
 import type { Executor } from "../../lib/executor/index.ts";
 import type { Logger } from "../../lib/log.ts";
-import { claimBatch, completeBatch, nextRunAt, releaseClaims, type ClaimedRow, type ExhaustedHandler, type Finished } from "../../lib/outbox/index.ts";
+import { claimBatch, completeBatch, nextRunAt, releaseClaims, type ClaimedRow, type ExhaustedHandler, type Finished, type CompletionEffects } from "../../lib/outbox/index.ts";
 
 export type HostCall = { appId: string; executionId: string; triggerDepth: number; rootExecutionId: string };
 
@@ -27,6 +27,7 @@ export class Dispatcher {
     private readonly config: Config,
     private readonly log: Logger,
     private readonly onExhausted?: ExhaustedHandler,
+    private readonly effects?: CompletionEffects,
   ) {}
 
   get inFlight(): number {
@@ -99,7 +100,7 @@ export class Dispatcher {
     };
     const call: HostCall = { appId: row.app_id, executionId: row.id, triggerDepth: row.trigger_depth, rootExecutionId: row.root_execution_id ?? row.id };
     void this.executor.run(job, call).then((outcome) => {
-      this.finished.push({ row, outcome, startedAt });
+      this.finished.push({ row, outcome, startedAt, call });
       this.log.info({ execution_id: row.id, app: row.app_slug, script: row.script_name, kind: row.kind, attempt: row.attempts, outcome: outcome.ok ? "succeeded" : outcome.error.code, duration_ms: outcome.durationMs }, "execution finished");
       this.flush();
     });
@@ -117,7 +118,7 @@ export class Dispatcher {
       while (this.finished.length) {
         const batch = this.finished.splice(0);
         try {
-          await completeBatch(this.db, batch, this.config, this.onExhausted);
+          await completeBatch(this.db, batch, this.config, this.onExhausted, this.effects);
           pause = 100;
         } catch (err) {
           this.log.error({ err: String(err), executions: batch.length }, "completing executions failed; retrying");

@@ -3,6 +3,7 @@ import { loadConfigOrExit, requireDatabaseUrl } from "../../lib/config.ts";
 import { createDb } from "../../lib/db/pool.ts";
 import { migrate } from "../../lib/db/migrate.ts";
 import { Executor } from "../../lib/executor/index.ts";
+import { kvCompletionEffects, kvModule } from "../../lib/kv/index.ts";
 import { Listener } from "../../lib/listen/index.ts";
 import { createLogger } from "../../lib/log.ts";
 import { OUTBOX_CHANNEL, heartbeat, unregisterDispatcher } from "../../lib/outbox/index.ts";
@@ -14,8 +15,8 @@ const log = createLogger("dispatcher", config.logLevel);
 
 await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: Math.min(config.dispatcherConcurrency + 2, 20) });
-const executor = await Executor.create<HostCall>({ workers: config.executorWorkers, logger: log });
-const dispatcher = new Dispatcher(db, executor, config, log);
+const executor = await Executor.create<HostCall>({ workers: config.executorWorkers, logger: log, modules: [kvModule({ db, env: { config, log } })] });
+const dispatcher = new Dispatcher(db, executor, config, log, undefined, kvCompletionEffects);
 const beatOnce = () => heartbeat(db, dispatcher.id, config.dispatcherConcurrency, config.leaseMs, dispatcher.held());
 await beatOnce();
 
@@ -41,8 +42,10 @@ async function shutdown(signal: string): Promise<void> {
   stopping = true;
   log.info({ signal }, "dispatcher stopping");
   clearTimeout(pollTimer);
-  clearInterval(beat);
+  // Keep heartbeating while draining: a silent dispatcher's claims are recovered by the sweeper
+  // (after 3 heartbeats) and would run a second time while this one is still finishing them.
   await dispatcher.stop(config.shutdownTimeoutMs);
+  clearInterval(beat);
   await unregisterDispatcher(db, dispatcher.id).catch(() => undefined);
   await listener?.close().catch(() => undefined);
   await executor.close();

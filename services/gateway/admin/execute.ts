@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { z } from "zod";
 import { recordExecution } from "../../../lib/executions/index.ts";
+import { commitExecutionWrites } from "../../../lib/kv/index.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { scriptAccess } from "./access.ts";
 import { body, caller, type AdminEnv } from "./http.ts";
@@ -37,31 +38,41 @@ export function executeRoutes(deps: GatewayDeps): Hono<AdminEnv> {
     const input = await body(c, directRun);
     const id = randomUUID();
     const queuedAt = new Date();
-    const outcome = await deps.executor.run(
-      {
-        executionId: id,
-        script: { id: script.id, name: script.name, source: script.source, version: script.version, timeoutMs: script.timeout_ms, memoryMb: script.memory_mb },
-        app: { id: app.id, slug: app.slug },
-        request: { ...input.request, body: input.request.body ?? null },
-        ...(input.event !== undefined ? { event: input.event } : {}),
+    // SDK modules keep per-execution state by this object; the KV writes commit with the record.
+    const call = { appId: app.id, executionId: id, principal: c.get("principal") };
+    const run = {
+      call,
+      outcome: await deps.executor.run(
+        {
+          executionId: id,
+          script: { id: script.id, name: script.name, source: script.source, version: script.version, timeoutMs: script.timeout_ms, memoryMb: script.memory_mb },
+          app: { id: app.id, slug: app.slug },
+          request: { ...input.request, body: input.request.body ?? null },
+          ...(input.event !== undefined ? { event: input.event } : {}),
+          triggerDepth: 0,
+        },
+        call,
+      ),
+    };
+    await db.transaction(async (tx) => {
+      await commitExecutionWrites(tx, [run], { isolate: true });
+      const outcome = run.outcome;
+      await recordExecution(tx, {
+        id,
+        appId: app.id,
+        scriptId: script.id,
+        kind: "direct",
         triggerDepth: 0,
-      },
-      { appId: app.id, executionId: id, principal: c.get("principal") },
-    );
-    await recordExecution(db, {
-      id,
-      appId: app.id,
-      scriptId: script.id,
-      kind: "direct",
-      triggerDepth: 0,
-      rootExecutionId: id,
-      attempts: 1,
-      queuedAt,
-      startedAt: queuedAt,
-      durationMs: outcome.durationMs,
-      logs: outcome.logs,
-      ...(outcome.ok ? { response: outcome.response } : { error: outcome.error }),
+        rootExecutionId: id,
+        attempts: 1,
+        queuedAt,
+        startedAt: queuedAt,
+        durationMs: outcome.durationMs,
+        logs: outcome.logs,
+        ...(outcome.ok ? { response: outcome.response } : { error: outcome.error }),
+      });
     });
+    const outcome = run.outcome;
     return c.json({
       execution_id: id,
       status: outcome.ok ? "succeeded" : "failed",

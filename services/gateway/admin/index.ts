@@ -8,6 +8,7 @@ import { appRoutes } from "./apps.ts";
 import { executeRoutes } from "./execute.ts";
 import { executionRoutes } from "./executions.ts";
 import type { AdminEnv } from "./http.ts";
+import { kvRoutes } from "./kv.ts";
 import { memberRoutes } from "./members.ts";
 import { routeRoutes } from "./routes.ts";
 import { scriptRoutes } from "./scripts.ts";
@@ -22,7 +23,7 @@ export function adminRouter(deps: GatewayDeps): Hono {
     c.set("principal", await authenticate(deps.db, c.req.header("authorization")));
     await next();
   });
-  for (const routes of [tokenRoutes, userRoutes, appRoutes, memberRoutes, scriptRoutes, routeRoutes, executionRoutes, executeRoutes]) api.route("/", routes(deps));
+  for (const routes of [tokenRoutes, userRoutes, appRoutes, memberRoutes, scriptRoutes, routeRoutes, executionRoutes, executeRoutes, kvRoutes]) api.route("/", routes(deps));
   api.all("*", (c) => c.json({ error: "not_found", message: `no admin endpoint ${c.req.method} ${c.req.path}` }, 404));
   return api as unknown as Hono;
 }
