@@ -169,6 +169,9 @@ export class Executor<C = unknown> {
       case "done":
         clearTimeout(p.timer);
         slot.running.delete(m.id);
+        if (!m.outcome.ok && m.outcome.error.code === "internal" && !p.settled) {
+          this.log?.error({ execution_id: p.job.executionId, script_id: p.job.script.id, error: m.outcome.error.message }, "execution failed inside the platform");
+        }
         this.settle(p, m.outcome);
         this.pump();
         break;

@@ -4,7 +4,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { SandboxPool } from "./pool.ts";
 import { SLICE_DEADLINE, SLICE_RUN, type FromWorker, type HostReply, type ToWorker, type WorkerInit } from "./protocol.ts";
-import type { RunEnv, Sandbox } from "./sandbox.ts";
+import type { RunEnv, RunResult, Sandbox } from "./sandbox.ts";
 import type { ExecutionJob } from "./types.ts";
 import { onAbort, useCompiledWasm } from "./wasm.ts";
 
@@ -81,7 +81,15 @@ async function run(id: number, job: ExecutionJob): Promise<void> {
     pool.checkin(sb, sb.loaded, true);
     return;
   }
-  const result = await sb.execute(job, env);
+  let result: RunResult;
+  try {
+    result = await sb.execute(job, env);
+  } catch (err) {
+    // execute() reports every fault as an outcome; this is a bug of ours: drop the instance.
+    const message = `the sandbox failed: ${err instanceof Error ? err.message : String(err)}`;
+    result = { outcome: { ok: false, error: { code: "internal", message }, logs: [], durationMs: 0 }, reusable: false, instanceHealthy: false };
+    sb.broken = true;
+  }
   running.delete(id);
   for (const callId of mine) calls.delete(callId);
   send({ t: "done", id, outcome: result.outcome });
