@@ -78,7 +78,7 @@ export class Executor<C = unknown> {
     this.graceMs = Math.max(0, opts.hardStopGraceMs ?? 500);
     this.log = opts.logger;
     this.preludes = (opts.modules ?? []).map((m) => ({ name: m.name, source: m.prelude }));
-    this.warmLimit = Math.max(0, Math.floor(opts.warmSandboxesPerWorker ?? 32));
+    this.warmLimit = Math.max(0, Math.floor(opts.warmSandboxesPerWorker ?? 16));
     this.useStandby = opts.standbyWorker ?? true;
     for (const m of opts.modules ?? []) for (const [name, h] of Object.entries(m.handlers)) this.handlers.set(name, h);
   }

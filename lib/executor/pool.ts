@@ -48,8 +48,23 @@ export class SandboxPool {
     const cap = capPagesFor(job.script.memoryMb);
     let inst = this.blank.get(cap)?.pop();
     if (inst) this.blankCount--;
-    else inst = await newInstance(cap);
+    else {
+      try {
+        inst = await newInstance(cap);
+      } catch {
+        // Each WebAssembly.Memory reserves address space (~10 GiB with V8's guard regions):
+        // give back the idle ones and try once more (V8 collects and retries on failure).
+        this.dropIdle();
+        inst = await newInstance(cap);
+      }
+    }
     return new Sandbox(inst, key, job.script.source, this.preludes, this.graceMs);
+  }
+
+  private dropIdle(): void {
+    for (const sb of [...this.lru.keys()]) this.evict(sb);
+    this.blank.clear();
+    this.blankCount = 0;
   }
 
   /** Before the worker says it is ready: one blank instance for the common cap, its code paths warmed. */

@@ -74,7 +74,8 @@ export interface ExecutorOptions<C = unknown> {
   logger?: Logger;
   /**
    * Prepared sandboxes (script module evaluated, ready to call) each worker keeps per
-   * (script id, version) for the next execution (default 32; 0 = a fresh sandbox every time).
+   * (script id, version) for the next execution (default 16; 0 = a fresh sandbox every time).
+   * Each holds a module instance (its touched heap, and ~10 GiB of reserved address space).
    */
   warmSandboxesPerWorker?: number;
   /**
