@@ -34,15 +34,37 @@ export class Listener {
     this.connectedOnce = true;
   }
 
-  /** LISTEN on `channel`; resolves once the server has it (so a NOTIFY after this is heard). */
-  async listen(channel: string, handler: (payload: string) => void): Promise<void> {
+  /**
+   * LISTEN on `channel`; resolves once the server has it (so a NOTIFY after this is heard).
+   * Rejects, forgetting the channel, when the connection is away (or does not answer within
+   * `timeoutMs`): a caller must never wait on a channel that is not listened to.
+   */
+  async listen(channel: string, handler: (payload: string) => void, timeoutMs = 5000): Promise<void> {
     this.handlers.set(channel, handler);
-    await this.sub.listenTo(channel);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.sub.listenTo(channel),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`LISTEN ${channel} got no answer within ${timeoutMs} ms`)), timeoutMs))),
+      ]);
+    } catch (err) {
+      this.handlers.delete(channel);
+      // pg-listen remembers the channel before LISTEN answers (to re-LISTEN after a reconnect)
+      Promise.resolve(this.sub.unlisten(channel)).catch(() => undefined);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async unlisten(channel: string): Promise<void> {
     this.handlers.delete(channel);
     await this.sub.unlisten(channel);
+  }
+
+  /** The channels LISTENed to (also re-LISTENed after a reconnect). */
+  get channels(): number {
+    return this.sub.getSubscribedChannels().length;
   }
 
   async close(): Promise<void> {

@@ -22,11 +22,13 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, "gateway stopping");
-  // Stop accepting; requests in flight (sync callers included) finish within the bound.
+  // Stop accepting; requests in flight (sync callers included) finish within the bound; sync
+  // callers still waiting past it are answered (503 or 504) and their rows abandoned.
   const closed = new Promise((r) => server.close(r));
-  const forced = new Promise((r) => setTimeout(r, config.shutdownTimeoutMs));
-  await Promise.race([closed, forced]);
+  const within = (ms: number) => Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
+  await within(config.shutdownTimeoutMs);
   await gateway.close();
+  await within(1000); // let those last answers reach their callers
   await db.end();
   log.info("gateway stopped");
   process.exit(0);

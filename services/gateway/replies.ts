@@ -1,7 +1,8 @@
 // Sync replies: each waiting request LISTENs on its own channel (before its outbox row
 // commits, so the reply cannot be missed). A reply too large for a NOTIFY is read from the
-// execution's row. After a reconnect, waiters whose reply was sent while we were away are
-// answered from the executions table.
+// execution's row (the completing transaction wrote it there anyway). After a reconnect, waiters
+// whose reply was sent while we were away are answered from the executions table. When the
+// gateway stops, every waiter is told to stop waiting, so no caller hangs.
 import { z } from "zod";
 import { sql, type Db } from "../../lib/db/pool.ts";
 import type { ExecErrorCode, ScriptResponse } from "../../lib/executor/index.ts";
@@ -13,25 +14,41 @@ type Message = { id: string; stored?: true; ok?: boolean; response?: ScriptRespo
 
 export const replyChannelFor = (executionId: string) => `picloud_reply_${executionId.replaceAll("-", "")}`;
 
-const stored = z.object({ status: z.string(), response: z.any(), error: z.any() });
+/** What a waiting request gets: its reply, or word that the gateway is closing. */
+export type Waiting = { reply: Promise<Reply | "closing">; done: () => void };
+
+const stored = z.object({ id: z.string(), status: z.string(), response: z.any(), error: z.any() });
+const toReply = (row: z.infer<typeof stored>): Reply =>
+  row.status === "succeeded" ? { ok: true, response: row.response } : { ok: false, error: { code: row.error?.code ?? "internal", message: row.error?.message ?? "" } };
 
 export class ReplyWaiter {
-  private waiting = new Map<string, (r: Reply) => void>();
+  private waiting = new Map<string, (r: Reply | "closing") => void>();
+  private closing = false;
 
   constructor(private readonly listener: Listener, private readonly db: Db, private readonly log: Logger) {}
 
-  /** Starts listening for `id`'s reply; `reply` settles when it arrives, `done()` stops listening. */
-  async expect(id: string): Promise<{ reply: Promise<Reply>; done: () => void }> {
-    let resolve!: (r: Reply) => void;
-    const reply = new Promise<Reply>((r) => (resolve = r));
+  /**
+   * Starts listening for `id`'s reply; `reply` settles when it arrives (or the gateway closes),
+   * `done()` stops listening. Rejects when the channel cannot be listened to (the database is
+   * away): the caller must not enqueue then, as nobody would hear the reply.
+   */
+  async expect(id: string): Promise<Waiting> {
+    if (this.closing) throw new Error("the gateway is closing");
+    let resolve!: (r: Reply | "closing") => void;
+    const reply = new Promise<Reply | "closing">((r) => (resolve = r));
     this.waiting.set(id, resolve);
     const channel = replyChannelFor(id);
-    await this.listener.listen(channel, (payload) => void this.onMessage(payload));
+    try {
+      await this.listener.listen(channel, (payload) => void this.onMessage(payload));
+    } catch (err) {
+      this.waiting.delete(id);
+      throw err;
+    }
     return {
       reply,
       done: () => {
         this.waiting.delete(id);
-        this.listener.unlisten(channel).catch((err) => this.log.warn({ err }, "unlisten failed"));
+        this.listener.unlisten(channel).catch((err) => this.log.debug({ err: String(err) }, "unlisten failed (the connection is away; nothing is re-LISTENed)"));
       },
     };
   }
@@ -42,7 +59,7 @@ export class ReplyWaiter {
       const resolve = this.waiting.get(msg.id);
       if (!resolve) return;
       if (msg.stored) {
-        const r = await this.fromExecution(msg.id);
+        const r = await this.result(msg.id);
         if (r) resolve(r);
       } else resolve(msg.ok ? { ok: true, response: msg.response! } : { ok: false, error: msg.error! });
     } catch (err) {
@@ -50,18 +67,31 @@ export class ReplyWaiter {
     }
   }
 
-  private async fromExecution(id: string): Promise<Reply | null> {
-    const row = await this.db.maybeOne(sql.type(stored)`SELECT status, response, error FROM executions WHERE id = ${id}`);
-    if (!row) return null;
-    return row.status === "succeeded" ? { ok: true, response: row.response } : { ok: false, error: row.error };
+  /** The recorded result of a finished execution (null while it is not finished). */
+  async result(id: string): Promise<Reply | null> {
+    const row = await this.db.maybeOne(sql.type(stored)`SELECT id, status, response, error FROM executions WHERE id = ${id}`);
+    return row ? toReply(row) : null;
   }
 
-  /** After a reconnect: answer the waiters whose execution finished meanwhile. */
+  /** After a reconnect: answer the waiters whose execution finished meanwhile (one query). */
   async catchUp(): Promise<void> {
-    for (const [id, resolve] of [...this.waiting]) {
-      const r = await this.fromExecution(id).catch(() => null);
-      if (r) resolve(r);
+    const ids = [...this.waiting.keys()];
+    if (!ids.length) return;
+    try {
+      const rows = await this.db.any(sql.type(stored)`SELECT id, status, response, error FROM executions WHERE id = ANY(${sql.array(ids, "uuid")})`);
+      for (const row of rows) this.waiting.get(row.id)?.(toReply(row));
+      if (rows.length) this.log.info({ answered: rows.length }, "answered sync callers whose reply was sent while the listener was away");
+    } catch (err) {
+      this.log.warn({ err: String(err) }, "catching up on replies failed; those callers time out");
     }
+  }
+
+  /** The gateway is stopping: every waiter stops waiting now; resolves once they have all left (bounded). */
+  async close(boundMs = 3000): Promise<void> {
+    this.closing = true;
+    for (const resolve of this.waiting.values()) resolve("closing");
+    const until = Date.now() + boundMs;
+    while (this.waiting.size && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   }
 
   get pending(): number {

@@ -32,6 +32,8 @@ export async function createGateway(config: Config, log: Logger, db: Db, databas
     app,
     listener,
     async close() {
+      // Sync callers still waiting are answered (and their rows abandoned) before we go.
+      await replies!.close();
       await listener.close().catch(() => undefined);
       await executor.close();
     },
