@@ -243,7 +243,7 @@ export class Sandbox {
         for (const p of this.preludes) {
           const r = vm.evalCode(p.source, `picloud:${p.name}`);
           if (r.error) {
-            const e = this.describeThrown(run, r.error);
+            const e = this.describeThrown(r.error);
             throw new Finished({ code: "internal", message: `SDK module ${p.name} failed to load: ${e.message}` });
           }
           r.value.dispose();
@@ -254,7 +254,7 @@ export class Sandbox {
     const filename = `${this.scriptName(run)}.js`;
     const evaluated = this.slice(run, () => vm.evalCode(this.source, filename, { type: "module" }));
     if (evaluated.error) {
-      const e = this.describeThrown(run, evaluated.error);
+      const e = this.describeThrown(evaluated.error);
       const compileError = (e.name === "SyntaxError" && e.lineNumber !== undefined) || /could not load module/.test(e.message);
       if (compileError) {
         const at = /:(\d+):(\d+)\s*$/.exec(e.stack ?? "");
@@ -367,7 +367,7 @@ export class Sandbox {
     const s = this.vm.newString(json);
     try {
       const r = this.vm.callFunction(this.parseFn, this.vm.undefined, s);
-      if (r.error) throw new Finished(this.errorFrom(this.run!, this.describeThrown(this.run!, r.error), "internal"));
+      if (r.error) throw new Finished(this.errorFrom(this.run!, this.describeThrown(r.error), "internal"));
       return r.value;
     } finally {
       s.dispose();
@@ -435,7 +435,7 @@ export class Sandbox {
 
   /** A thrown value (consumed) as the Finished that ends the run. */
   private thrown(run: Run, h: QuickJSHandle, code: "script_error" | "invalid_script"): Finished {
-    return new Finished(this.errorFrom(run, this.describeThrown(run, h), code));
+    return new Finished(this.errorFrom(run, this.describeThrown(h), code));
   }
 
   private errorFrom(run: Run, e: Thrown, code: ExecError["code"]): ExecError {
@@ -449,8 +449,8 @@ export class Sandbox {
   }
 
   /** What a thrown value says (consumes the handle); reads only data the script cannot stall. */
-  private describeThrown(run: Run, h: QuickJSHandle): Thrown {
-    return this.afterDeadline(run, () => {
+  private describeThrown(h: QuickJSHandle): Thrown {
+    return this.afterDeadline(() => {
       try {
         const vm = this.vm;
         if (vm.typeof(h) === "object" && !vm.eq(h, vm.null)) {
@@ -525,7 +525,7 @@ export class Sandbox {
   }
 
   /** Reading a thrown value may run its getters: give that a little time even past the deadline. */
-  private afterDeadline<T>(run: Run, fn: () => T): T {
+  private afterDeadline<T>(fn: () => T): T {
     const saved = this.deadline;
     this.deadline = Math.max(saved, Date.now() + AFTERMATH_MS);
     try {

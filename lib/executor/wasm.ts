@@ -35,20 +35,10 @@ export function capPagesFor(memoryMb: number): number {
   return Math.max(INITIAL_PAGES, Math.ceil((memoryMb * MiB + RESERVED_BYTES) / PAGE));
 }
 
-let aborts: ((reason: unknown) => void) | undefined;
-/** Where emscripten reports an abort (a trap inside QuickJS); the instance is unusable after it. */
-export function onAbort(fn: (reason: unknown) => void): void {
-  aborts = fn;
-}
-
 export async function newInstance(capPages: number): Promise<Instance> {
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: capPages });
   const mod = await newQuickJSWASMModuleFromVariant(
-    newVariant(RELEASE_SYNC, {
-      wasmModule: await compiledWasm(),
-      wasmMemory: memory,
-      emscriptenModule: { onAbort: (reason: unknown) => aborts?.(reason) } as never,
-    }),
+    newVariant(RELEASE_SYNC, { wasmModule: await compiledWasm(), wasmMemory: memory }),
   );
   return { mod, memory, capPages };
 }

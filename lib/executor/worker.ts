@@ -6,7 +6,7 @@ import { SandboxPool } from "./pool.ts";
 import { SLICE_DEADLINE, SLICE_RUN, type FromWorker, type HostReply, type ToWorker, type WorkerInit } from "./protocol.ts";
 import type { RunEnv, RunResult, Sandbox } from "./sandbox.ts";
 import type { ExecutionJob } from "./types.ts";
-import { onAbort, useCompiledWasm } from "./wasm.ts";
+import { useCompiledWasm } from "./wasm.ts";
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -21,7 +21,6 @@ console.error = (...args: unknown[]) => {
   if (typeof args[0] === "string" && args[0].startsWith("Aborted(")) return;
   printError(...args);
 };
-onAbort(() => undefined);
 
 /** Runs by id, for a cancel from the main thread. */
 const running = new Map<number, Sandbox | "starting">();
