@@ -8,7 +8,8 @@ export const claimedRow = z.object({
   app_slug: z.string(),
   script_id: z.string(),
   script_name: z.string(),
-  source: z.string(),
+  /** null when the claimer said it already holds this (script id, version): see claimBatch. */
+  source: z.string().nullable(),
   version: z.number(),
   timeout_ms: z.number(),
   memory_mb: z.number(),
@@ -28,31 +29,49 @@ export const claimedRow = z.object({
 });
 export type ClaimedRow = z.infer<typeof claimedRow>;
 
+/** How a dispatcher names a script source it holds: sources do not change within a version. */
+export const scriptKey = (scriptId: string, version: number) => `${scriptId}:${version}`;
+
+const claimed = z.object({ next_run_at: z.string().nullable(), rows: z.array(claimedRow) });
+const iso = (t: string) => new Date(t).toISOString();
+
 /**
- * Claims up to `limit` ready rows in one statement: the oldest ready ones not locked by another
+ * Claims up to `limit` ready rows in ONE statement: the oldest ready ones not locked by another
  * dispatcher (SKIP LOCKED), marked with our id and a lease, the attempt counted. Committed
- * before anything runs, so a crash after this point is recovered by the sweeper.
+ * before anything runs, so a crash after this point is recovered by the sweeper (lease or
+ * heartbeat). Served by the partial index outbox_ready (run_at, id) WHERE claimed_by IS NULL.
+ *
+ * The same statement carries what the dispatcher needs to run each row (app slug, script name,
+ * version, limits), the script's source only for (id, version) pairs not in `knownScripts`,
+ * and when the next delayed row (a retry waiting out its backoff) comes due, so that an idle
+ * dispatcher can wake for it without another query.
  */
-export async function claimBatch(db: Db, dispatcherId: string, limit: number, leaseMs: number): Promise<readonly ClaimedRow[]> {
-  return db.any(sql.type(claimedRow)`
+export async function claimBatch(
+  db: Pick<Db, "one">,
+  dispatcherId: string,
+  limit: number,
+  leaseMs: number,
+  knownScripts: readonly string[] = [],
+): Promise<{ rows: ClaimedRow[]; nextRunAt: number | null }> {
+  const r = await db.one(sql.type(claimed)`
     WITH ready AS (
       SELECT id FROM outbox
       WHERE claimed_by IS NULL AND run_at <= now()
       ORDER BY run_at, id
       LIMIT ${limit}
-      FOR UPDATE SKIP LOCKED)
-    UPDATE outbox o
-    SET claimed_by = ${dispatcherId}, lease_until = now() + ${leaseMs} * interval '1 millisecond', attempts = o.attempts + 1
-    FROM ready, scripts s, apps a
-    WHERE o.id = ready.id AND s.id = o.script_id AND a.id = o.app_id
-    RETURNING o.id, o.kind, o.app_id, a.slug AS app_slug, o.script_id, s.name AS script_name, s.source, s.version, s.timeout_ms, s.memory_mb,
-              o.route_id, o.trigger_id, o.payload, o.reply_to, o.attempts, o.max_attempts, o.retry, o.trigger_depth,
-              o.root_execution_id, o.first_failed_at, o.created_at, o.claimed_by, now() AS claimed_at`);
-}
-
-/** When the next delayed row becomes ready (null when none is waiting). */
-export async function nextRunAt(db: Db): Promise<number | null> {
-  const at = await db.maybeOneFirst(sql.type(z.object({ at: z.string().nullable() }))`
-    SELECT min(run_at) AS at FROM outbox WHERE claimed_by IS NULL`);
-  return at ? Date.parse(at) : null;
+      FOR UPDATE SKIP LOCKED),
+    claimed AS (
+      UPDATE outbox o
+      SET claimed_by = ${dispatcherId}, lease_until = now() + ${leaseMs} * interval '1 millisecond', attempts = o.attempts + 1
+      FROM ready, scripts s, apps a
+      WHERE o.id = ready.id AND s.id = o.script_id AND a.id = o.app_id
+      RETURNING o.id, o.kind, o.app_id, a.slug AS app_slug, o.script_id, s.name AS script_name,
+                CASE WHEN s.id::text || ':' || s.version = ANY(${sql.array(knownScripts, "text")}) THEN NULL ELSE s.source END AS source,
+                s.version, s.timeout_ms, s.memory_mb, o.route_id, o.trigger_id, o.payload, o.reply_to, o.attempts, o.max_attempts, o.retry,
+                o.trigger_depth, o.root_execution_id, o.first_failed_at, o.created_at, o.claimed_by, now() AS claimed_at)
+    SELECT (SELECT min(run_at) FROM outbox WHERE claimed_by IS NULL AND run_at > now()) AS next_run_at,
+           coalesce((SELECT json_agg(claimed) FROM claimed), '[]') AS rows`);
+  // Timestamps inside JSON come as Postgres writes them; give them the API's ISO form.
+  const rows = r.rows.map((row) => ({ ...row, created_at: iso(row.created_at), claimed_at: iso(row.claimed_at), first_failed_at: row.first_failed_at && iso(row.first_failed_at) }));
+  return { rows, nextRunAt: r.next_run_at === null ? null : Date.parse(r.next_run_at) };
 }

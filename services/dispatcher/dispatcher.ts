@@ -6,7 +6,7 @@ import type { Config } from "../../lib/config.ts";
 import type { Db } from "../../lib/db/pool.ts";
 import type { Executor } from "../../lib/executor/index.ts";
 import type { Logger } from "../../lib/log.ts";
-import { claimBatch, completeBatch, nextRunAt, releaseClaims, type ClaimedRow, type ExhaustedHandler, type Finished, type CompletionEffects } from "../../lib/outbox/index.ts";
+import { claimBatch, completeBatch, releaseClaims, scriptKey, type ClaimedRow, type ExhaustedHandler, type Finished, type CompletionEffects } from "../../lib/outbox/index.ts";
 
 export type HostCall = { appId: string; executionId: string; triggerDepth: number; rootExecutionId: string };
 
@@ -60,24 +60,41 @@ export class Dispatcher {
     for (;;) {
       const free = this.config.dispatcherConcurrency - this.running.size;
       if (free <= 0 || this.stopping) return;
-      let rows: readonly ClaimedRow[];
+      let claimed: Awaited<ReturnType<typeof claimBatch>>;
       try {
-        rows = await claimBatch(this.db, this.id, free, this.config.leaseMs);
+        claimed = await claimBatch(this.db, this.id, free, this.config.leaseMs, [...this.sources.keys()]);
       } catch (err) {
         this.log.error({ err: String(err) }, "claim failed; the next poll retries");
         return;
       }
-      for (const row of rows) this.start(row);
-      if (rows.length < free) {
-        await this.scheduleNextDue();
+      // Look every source up before remembering new ones (which may evict one this batch needs).
+      const sources = claimed.rows.map((row) => row.source ?? this.sources.get(scriptKey(row.script_id, row.version)));
+      claimed.rows.forEach((row, i) => this.remember(row, sources[i]));
+      claimed.rows.forEach((row, i) => this.start(row, sources[i]));
+      if (claimed.rows.length < free) {
+        this.scheduleNextDue(claimed.nextRunAt);
         return;
       }
     }
   }
 
+  /**
+   * Script sources by (id, version), the most recently used last; the claim statement sends a
+   * source only for pairs not in here. Bounded: the list travels with every claim.
+   */
+  private sources = new Map<string, string>();
+  private static readonly MAX_SOURCES = 64;
+
+  private remember(row: ClaimedRow, source: string | undefined): void {
+    if (source === undefined) return;
+    const key = scriptKey(row.script_id, row.version);
+    this.sources.delete(key);
+    this.sources.set(key, source);
+    if (this.sources.size > Dispatcher.MAX_SOURCES) this.sources.delete(this.sources.keys().next().value!);
+  }
+
   /** Rows waiting for a retry delay are not announced: wake when the earliest comes due. */
-  private async scheduleNextDue(): Promise<void> {
-    const at = await nextRunAt(this.db).catch(() => null);
+  private scheduleNextDue(at: number | null): void {
     if (at === null || at >= this.dueAt) return;
     clearTimeout(this.dueTimer);
     this.dueAt = at;
@@ -87,12 +104,20 @@ export class Dispatcher {
     }, Math.max(0, at - Date.now()) + 5);
   }
 
-  private start(row: ClaimedRow): void {
+  private start(row: ClaimedRow, source: string | undefined): void {
     this.running.set(row.id, row);
     const startedAt = new Date();
+    if (source === undefined) {
+      // Cannot happen (the claim sends every source we did not list); a platform fault, never a hang.
+      const error = { code: "internal" as const, message: `the dispatcher has no source for script ${row.script_id} version ${row.version}` };
+      this.log.error({ execution_id: row.id }, error.message);
+      this.finished.push({ row, outcome: { ok: false, error, logs: [], durationMs: 0 }, startedAt });
+      this.flush();
+      return;
+    }
     const job = {
       executionId: row.id,
-      script: { id: row.script_id, name: row.script_name, source: row.source, version: row.version, timeoutMs: row.timeout_ms, memoryMb: row.memory_mb },
+      script: { id: row.script_id, name: row.script_name, source, version: row.version, timeoutMs: row.timeout_ms, memoryMb: row.memory_mb },
       app: { id: row.app_id, slug: row.app_slug },
       request: row.payload.request,
       ...(row.payload.event !== undefined ? { event: row.payload.event } : {}),
