@@ -216,8 +216,9 @@ export class Executor<C = unknown> {
         this.kill(slot, slot.slice[SLICE_RUN]!, "a script ran past its deadline in an operation that ignores interrupts");
         return;
       }
-      if (slot.slice[SLICE_RUN] === id) {
-        // Its own stretch of work, on the worker's clock: look again right at its deadline.
+      // Its own stretch of work (deadlines are on the worker's clock), or another run's that
+      // will be a runaway soon: look again right at that deadline (a kill re-runs this one).
+      if (slot.slice[SLICE_RUN] === id || sliceDeadline - now <= this.graceMs) {
         p.timer = setTimeout(() => this.overdue(slot, id), sliceDeadline - now + 1);
         return;
       }
