@@ -2,12 +2,15 @@
 // interleaving several executions at their host-call awaits. The main thread runs the host
 // calls (SDK handlers use the database) and keeps a hard deadline per execution: some single
 // QuickJS operations never check the interrupt handler ('x'.repeat(2**29), huge sorts, deep
-// try/catch recursion), and a worker stuck in one past its deadline is terminated. Executions
-// that were on it run again on a fresh worker when they had made no host call yet.
+// try/catch recursion), and a worker stuck in one past its deadline is terminated (a booted
+// standby takes its place at once). Executions that were on it run again on a fresh worker
+// when they had made no host call yet. Inside a worker (pool.ts, sandbox.ts) every execution
+// has a module instance of its own with capped memory, and a script version's prepared
+// sandbox is kept warm for its next execution.
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../log.ts";
 import { SLICE_DEADLINE, SLICE_RUN, SLICE_WORDS, WORKER_STACK_MB, type FromWorker, type HostReply, type ToWorker, type WorkerInit } from "./protocol.ts";
-import type { ExecError, ExecutionJob, ExecutionOutcome, ExecutorOptions, HostModule } from "./types.ts";
+import type { ExecError, ExecutionJob, ExecutionOutcome, ExecutorOptions } from "./types.ts";
 import { compiledWasm } from "./wasm.ts";
 
 export * from "./types.ts";
@@ -67,6 +70,8 @@ export class Executor<C = unknown> {
   private readonly workers: number;
   private readonly perWorker: number;
   private readonly graceMs: number;
+  private readonly warmLimit: number;
+  private readonly preludes: { name: string; source: string }[];
   private readonly log: Logger | undefined;
 
   private constructor(
@@ -82,10 +87,8 @@ export class Executor<C = unknown> {
     this.useStandby = opts.standbyWorker ?? true;
     for (const m of opts.modules ?? []) for (const [name, h] of Object.entries(m.handlers)) this.handlers.set(name, h);
   }
-  private readonly preludes: { name: string; source: string }[];
-  private readonly warmLimit: number;
 
-  static async create<C>(opts: ExecutorOptions<C> & { modules?: HostModule<C>[] } = {}): Promise<Executor<C>> {
+  static async create<C>(opts: ExecutorOptions<C> = {}): Promise<Executor<C>> {
     const ex = new Executor<C>(opts, await compiledWasm());
     const started = Array.from({ length: ex.workers }, () => ex.spawn());
     if (ex.useStandby) started.push(ex.spawn(true));
