@@ -8,7 +8,7 @@ import type { Config } from "../config.ts";
 import { sql, type Db } from "../db/pool.ts";
 import type { Logger } from "../log.ts";
 import { enqueue, type NewOutboxRow, type OutboxKind } from "../outbox/enqueue.ts";
-import { effectivePolicy, retryOverride, type RetryDefaults } from "./policy.ts";
+import { effectivePolicy, type RetryDefaults } from "./policy.ts";
 
 export type TriggerEnv = { config: RetryDefaults & Pick<Config, "maxTriggerDepth">; log: Logger };
 type Tx = Pick<Db, "any" | "query" | "oneFirst">;
@@ -92,7 +92,6 @@ async function enqueueFired(tx: Tx, fired: Fired[], env: TriggerEnv): Promise<{ 
       continue;
     }
     const id = randomUUID();
-    const override = retryOverride.safeParse(f.retry);
     rows.push({
       id,
       kind: f.kind,
@@ -100,7 +99,7 @@ async function enqueueFired(tx: Tx, fired: Fired[], env: TriggerEnv): Promise<{ 
       scriptId: f.scriptId,
       triggerId: f.triggerId,
       payload: { event: f.event },
-      retry: effectivePolicy(override.success ? override.data : null, env.config),
+      retry: effectivePolicy(f.retry, env.config),
       triggerDepth: f.cause.depth,
       rootExecutionId: f.cause.rootExecutionId ?? id,
     });

@@ -111,6 +111,6 @@ export async function deleteTrigger(db: Pick<Db, "query">, appId: string, id: st
 /** Trigger rows dropped for depth, per app (SPEC: "a warning and a metric"). */
 export async function triggerStats(db: Pick<Db, "maybeOne">, appId: string): Promise<{ depth_exceeded: number; last_dropped_at: string | null; last_root_execution_id: string | null }> {
   const row = await db.maybeOne(sql.type(z.object({ depth_exceeded: z.number(), last_dropped_at: z.string().nullable(), last_root_execution_id: z.string().nullable() }))`
-    SELECT depth_exceeded, last_dropped_at, last_root_execution_id FROM trigger_drops WHERE app_id = ${appId}`);
+    SELECT depth_exceeded::float8 AS depth_exceeded, last_dropped_at, last_root_execution_id FROM trigger_drops WHERE app_id = ${appId}`);
   return row ?? { depth_exceeded: 0, last_dropped_at: null, last_root_execution_id: null };
 }

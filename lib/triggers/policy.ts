@@ -25,10 +25,12 @@ export function defaultPolicy(d: RetryDefaults): RetryPolicy {
   return { max_attempts: d.retryMaxAttempts, backoff: d.retryBackoff, base_ms: d.retryBaseMs, jitter_pct: d.retryJitterPct };
 }
 
-/** The policy a row is enqueued with: the trigger's override over the defaults. */
-export function effectivePolicy(override: RetryOverride | null | undefined, d: RetryDefaults): RetryPolicy {
+/** The policy a row is enqueued with: the trigger's override (as stored) over the defaults. */
+export function effectivePolicy(stored: unknown, d: RetryDefaults): RetryPolicy {
   const base = defaultPolicy(d);
-  if (!override) return base;
+  const parsed = stored ? retryOverride.safeParse(stored) : undefined;
+  if (!parsed?.success) return base;
+  const override = parsed.data;
   return {
     max_attempts: override.max_attempts ?? base.max_attempts,
     backoff: override.backoff ?? base.backoff,

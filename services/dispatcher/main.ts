@@ -2,6 +2,8 @@
 import { loadConfigOrExit, requireDatabaseUrl } from "../../lib/config.ts";
 import { createDb } from "../../lib/db/pool.ts";
 import { migrate } from "../../lib/db/migrate.ts";
+import { recordExhausted } from "../../lib/dead-letters/index.ts";
+import { deadLettersModule } from "../../lib/dead-letters/sdk.ts";
 import { Executor } from "../../lib/executor/index.ts";
 import { kvCompletionEffects, kvModule } from "../../lib/kv/index.ts";
 import { Listener } from "../../lib/listen/index.ts";
@@ -15,8 +17,12 @@ const log = createLogger("dispatcher", config.logLevel);
 
 await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: Math.min(config.dispatcherConcurrency + 2, 20) });
-const executor = await Executor.create<HostCall>({ workers: config.executorWorkers, logger: log, modules: [kvModule({ db, env: { config, log } })] });
-const dispatcher = new Dispatcher(db, executor, config, log, undefined, kvCompletionEffects);
+const executor = await Executor.create<HostCall>({
+  workers: config.executorWorkers,
+  logger: log,
+  modules: [kvModule({ db, env: { config, log } }), deadLettersModule({ db, config })],
+});
+const dispatcher = new Dispatcher(db, executor, config, log, recordExhausted({ config, log }), kvCompletionEffects);
 const beatOnce = () => heartbeat(db, dispatcher.id, config.dispatcherConcurrency, config.leaseMs, dispatcher.held());
 await beatOnce();
 

@@ -3,6 +3,7 @@
 import type { Hono } from "hono";
 import type { Config } from "../../lib/config.ts";
 import type { Db } from "../../lib/db/pool.ts";
+import { deadLettersModule } from "../../lib/dead-letters/sdk.ts";
 import { Executor, loadSourceChecker } from "../../lib/executor/index.ts";
 import { kvModule } from "../../lib/kv/index.ts";
 import { Listener } from "../../lib/listen/index.ts";
@@ -17,7 +18,7 @@ export type Gateway = { app: Hono; listener: Listener; close(): Promise<void> };
 
 export async function createGateway(config: Config, log: Logger, db: Db, databaseUrl: string): Promise<Gateway> {
   await loadSourceChecker();
-  const executor = await Executor.create({ workers: config.executorWorkers, logger: log, modules: [kvModule({ db, env: { config, log } })] });
+  const executor = await Executor.create({ workers: config.executorWorkers, logger: log, modules: [kvModule({ db, env: { config, log } }), deadLettersModule({ db, config })] });
   const routes = new RouteCache(db);
   let replies: ReplyWaiter | undefined;
   const listener = new Listener(databaseUrl, log, () => {

@@ -2,6 +2,7 @@
 import { loadConfigOrExit, requireDatabaseUrl } from "../../lib/config.ts";
 import { createDb } from "../../lib/db/pool.ts";
 import { migrate } from "../../lib/db/migrate.ts";
+import { recordExhausted } from "../../lib/dead-letters/index.ts";
 import { createLogger } from "../../lib/log.ts";
 import { sweepOnce } from "./sweep.ts";
 
@@ -15,8 +16,10 @@ const db = await createDb(databaseUrl, { maximumPoolSize: 2 });
 let stopping = false;
 let timer: NodeJS.Timeout | undefined;
 let current: Promise<unknown> = Promise.resolve();
+// Rows the sweeper fails for good (their dispatcher died on the last attempt) become dead letters.
+const onExhausted = recordExhausted({ config, log });
 const pass = () => {
-  current = sweepOnce(db, config, log)
+  current = sweepOnce(db, config, log, onExhausted)
     .then((r) => r.ran && Object.values(r.deleted).some((n) => n > 0) && log.info(r, "sweep"))
     .catch((err) => log.error({ err: String(err) }, "sweep failed"))
     .finally(() => {

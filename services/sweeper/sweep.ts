@@ -2,6 +2,7 @@
 // pass runs only while holding a transaction-level advisory lock, so passes never overlap.
 import type { Config } from "../../lib/config.ts";
 import { sql, type Db } from "../../lib/db/pool.ts";
+import { deleteOldDeadLetters } from "../../lib/dead-letters/index.ts";
 import { deleteExpired } from "../../lib/kv/index.ts";
 import type { Logger } from "../../lib/log.ts";
 import { OUTBOX_CHANNEL, completeBatch, lockStaleClaims, type ExhaustedHandler } from "../../lib/outbox/index.ts";
@@ -46,6 +47,7 @@ export async function sweepOnce(db: Db, config: Config, log: Logger, onExhausted
     const deleted: Record<string, number> = {};
     for (const [name, q] of retention) deleted[name] = (await tx.query(q)).rowCount;
     deleted.kv_entries = await deleteExpired(tx);
+    deleted.dead_letters = await deleteOldDeadLetters(tx, config.deadLetterRetentionDays);
     return { ran: true, recovered: stale.length, deleted };
   });
 }

@@ -5,6 +5,7 @@ import { Hono } from "hono";
 import { authenticate } from "../../../lib/auth/tokens.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { appRoutes } from "./apps.ts";
+import { deadLetterRoutes } from "./dead-letters.ts";
 import { executeRoutes } from "./execute.ts";
 import { executionRoutes } from "./executions.ts";
 import type { AdminEnv } from "./http.ts";
@@ -14,6 +15,7 @@ import { routeRoutes } from "./routes.ts";
 import { scriptRoutes } from "./scripts.ts";
 import { sessionRoutes } from "./session.ts";
 import { tokenRoutes } from "./tokens.ts";
+import { triggerRoutes } from "./triggers.ts";
 import { userRoutes } from "./users.ts";
 
 export function adminRouter(deps: GatewayDeps): Hono {
@@ -23,7 +25,7 @@ export function adminRouter(deps: GatewayDeps): Hono {
     c.set("principal", await authenticate(deps.db, c.req.header("authorization")));
     await next();
   });
-  for (const routes of [tokenRoutes, userRoutes, appRoutes, memberRoutes, scriptRoutes, routeRoutes, executionRoutes, executeRoutes, kvRoutes]) api.route("/", routes(deps));
+  for (const routes of [tokenRoutes, userRoutes, appRoutes, memberRoutes, scriptRoutes, routeRoutes, executionRoutes, executeRoutes, kvRoutes, triggerRoutes, deadLetterRoutes]) api.route("/", routes(deps));
   api.all("*", (c) => c.json({ error: "not_found", message: `no admin endpoint ${c.req.method} ${c.req.path}` }, 404));
   return api as unknown as Hono;
 }
