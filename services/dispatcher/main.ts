@@ -39,8 +39,16 @@ const poll = () => {
   pollTimer = setTimeout(poll, jitter(config.pollIntervalMs));
 };
 poll();
-const beat = setInterval(() => beatOnce().catch((err) => log.warn({ err: String(err) }, "heartbeat failed")), config.heartbeatMs);
+// One beat at a time: while the database is away they would pile up on the pool.
+let beating: Promise<unknown> | undefined;
+const beat = setInterval(() => {
+  beating ??= beatOnce()
+    .catch((err) => log.warn({ err: String(err) }, "heartbeat failed"))
+    .finally(() => (beating = undefined));
+}, config.heartbeatMs);
 log.info({ id: dispatcher.id, concurrency: config.dispatcherConcurrency, poll_only: config.pollOnly }, "dispatcher started");
+// pm2 wait_ready (and the test harness): ready means connected, listening, heartbeating.
+process.send?.("ready");
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -52,6 +60,7 @@ async function shutdown(signal: string): Promise<void> {
   // (after 3 heartbeats) and would run a second time while this one is still finishing them.
   await dispatcher.stop(config.shutdownTimeoutMs);
   clearInterval(beat);
+  await beating; // a beat landing after the goodbye would register us again
   await unregisterDispatcher(db, dispatcher.id).catch(() => undefined);
   await listener?.close().catch(() => undefined);
   await executor.close();

@@ -13,9 +13,10 @@ const log = createLogger("gateway", config.logLevel);
 await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: 20 });
 const gateway = await createGateway(config, log, db, databaseUrl);
-const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: process.env.PICLOUD_HOST ?? "0.0.0.0" }, (info) =>
-  log.info({ port: info.port }, "gateway listening"),
-);
+const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: process.env.PICLOUD_HOST ?? "0.0.0.0" }, (info) => {
+  log.info({ port: info.port }, "gateway listening");
+  process.send?.("ready"); // pm2 wait_ready, and the test harness
+});
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {

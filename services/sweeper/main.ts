@@ -28,6 +28,8 @@ const pass = () => {
 };
 pass();
 log.info({ interval_ms: config.sweepIntervalMs }, "sweeper started");
+// pm2 wait_ready (and the test harness): ready means migrated and the first pass started.
+process.send?.("ready");
 
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
