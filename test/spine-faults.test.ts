@@ -1,19 +1,20 @@
-// Faults: no dispatcher, a backlog over its limit, and a Postgres restart under load.
+// Faults: no dispatcher, a backlog over its limit, a dispatcher that stops answering, stopping
+// every process, and a Postgres restart under load.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import test from "ava";
 import { startEmbeddedPostgres } from "../lib/db/embedded.ts";
 import { sql } from "../lib/db/pool.ts";
-import { startPlatform, waitUntil, type Platform } from "./helpers/platform.ts";
+import { alive, startPlatform, waitUntil, type Platform } from "./helpers/platform.ts";
 
 const V1 = "/api/v1/admin";
 
-async function setup(p: Platform, routes: [string, string, Record<string, unknown>][]): Promise<string> {
+async function setup(p: Platform, routes: [string, string, Record<string, unknown>, Record<string, unknown>?][]): Promise<string> {
   const token = (await p.api().post(`${V1}/bootstrap`, { email: "o@example.com", password: "owner-password" })).body.token;
   await p.api(token).post(`${V1}/apps`, { slug: "faults", name: "Faults" });
-  for (const [name, source, route] of routes) {
-    const s = await p.api(token).post(`${V1}/apps/faults/scripts`, { name, source });
+  for (const [name, source, route, limits] of routes) {
+    const s = await p.api(token).post(`${V1}/apps/faults/scripts`, { name, source, ...limits });
     const r = await p.api(token).post(`${V1}/scripts/${s.body.id}/routes`, route);
     if (r.status !== 201) throw new Error(JSON.stringify(r.body));
   }
@@ -35,7 +36,7 @@ test("no dispatcher: sync is 503 with Retry-After; async is accepted and runs on
   const a = await fetch(`${p.url}/later`, { method: "POST" });
   t.is(a.status, 202);
   const { execution_id } = await a.json();
-  await p.start("dispatcher", { LOG_LEVEL: "info" });
+  await p.start("dispatcher");
   await waitUntil(async () => (await finished(p, [execution_id])) === 1, 15_000);
   await waitUntil(async () => (await fetch(`${p.url}/hello`)).status === 200, 5_000);
   t.pass();
@@ -54,6 +55,55 @@ test("a ready backlog over PICLOUD_MAX_BACKLOG makes sync routes answer 503", as
   const r = await fetch(`${p.url}/hello`);
   t.is(r.status, 503);
   t.like(await r.json(), { error: "unavailable", message: "the backlog is over its limit" });
+});
+
+test("no reply in time: 504, the row abandoned, its late result kept; SIGTERM: every process exits 0 and a waiting sync caller is answered", async (t) => {
+  // one dispatcher and no sweeper: a frozen dispatcher keeps its claim, nothing recovers it
+  const p = await startPlatform({ dispatchers: 1, sweeper: false, env: { PICLOUD_SHUTDOWN_TIMEOUT_MS: "500" } });
+  t.teardown(() => p.close());
+  const token = await setup(p, [
+    ["quick", "export default () => { const end = Date.now() + 300; while (Date.now() < end) {} return { done: true }; }", { path: "/quick" }, { timeout_ms: 1000 }],
+    ["long", "export default () => { const end = Date.now() + 1500; while (Date.now() < end) {} return 'finally'; }", { path: "/long" }],
+  ]);
+  const [d] = p.running("dispatcher");
+  // freeze the dispatcher as soon as it claims: no reply comes within timeout_ms + 2 s
+  const pending = fetch(`${p.url}/quick`).then(async (r) => [r.status, await r.json()] as const);
+  await waitUntil(async () => Number(await p.db.oneFirst(sql.unsafe`SELECT count(*) FROM outbox WHERE claimed_by IS NOT NULL`)) === 1, 10_000, 5);
+  d!.child.kill("SIGSTOP");
+  const began = Date.now();
+  const [status, body] = await pending;
+  t.is(status, 504);
+  t.deepEqual(body, { error: "timeout", execution_id: body.execution_id });
+  t.true(Date.now() - began < 3000 + 1000, "timeout_ms + 2 s");
+  t.true(await p.db.oneFirst(sql.unsafe`SELECT abandoned FROM outbox WHERE id = ${body.execution_id}`) as boolean);
+  d!.child.kill("SIGCONT");
+  let kept: any;
+  await waitUntil(async () => {
+    kept = (await p.api(token).get(`${V1}/apps/faults/abandoned-executions`)).body.items?.[0];
+    return kept !== undefined;
+  }, 10_000);
+  // frozen past its deadline, the run ends as a timeout (or, thawed in time, succeeds): kept either way
+  t.like(kept, { id: body.execution_id, request: { path: "/quick", method: "GET" } });
+  if (kept.status === "succeeded") t.deepEqual(JSON.parse(kept.response.body), { done: true });
+  else t.like(kept, { status: "failed", error: { code: "timeout" } });
+  t.is(Number(await p.db.oneFirst(sql.unsafe`SELECT count(*) FROM executions WHERE id = ${body.execution_id}`)), 1, "it ran once");
+
+  // SIGTERM to the gateway while a caller waits on a long script: the caller gets an answer
+  // within the shutdown bound (the row, already claimed, is marked abandoned), then exit 0
+  const sweeper = await p.start("sweeper");
+  const waiting = fetch(`${p.url}/long`).then(async (r) => [r.status, await r.json()] as const, (e) => ["error", String(e)] as const);
+  await waitUntil(async () => Number(await p.db.oneFirst(sql.unsafe`SELECT count(*) FROM outbox WHERE claimed_by IS NOT NULL`)) === 1, 10_000, 5);
+  const gateway = p.running("gateway")[0]!;
+  t.is(await p.stop(gateway), 0);
+  const [lateStatus, lateBody] = await waiting;
+  t.is(lateStatus, 504, JSON.stringify(lateBody));
+  t.is(await p.stop(sweeper), 0);
+  t.is(await p.stop(d!), 0);
+  t.true(p.procs.every((x) => !alive(x)));
+  // the dispatcher finished the long run before exiting (or handed it back): it is not lost
+  const done = Number(await p.db.oneFirst(sql.unsafe`SELECT count(*) FROM abandoned_executions WHERE request->>'path' = '/long'`));
+  const queued = Number(await p.db.oneFirst(sql.unsafe`SELECT count(*) FROM outbox WHERE claimed_by IS NULL`));
+  t.is(done + queued, 1);
 });
 
 test("a Postgres restart loses no accepted work and every process recovers by itself", async (t) => {
@@ -78,7 +128,8 @@ test("a Postgres restart loses no accepted work and every process recovers by it
   await pg.stop();
   await new Promise((r) => setTimeout(r, 1000));
   pg = await startEmbeddedPostgres({ dataDir: path.join(dir, "pg"), port, database: "restart" });
-  t.true([200, 500, 503, 504].includes((await inflight) as number), `in-flight sync got ${await inflight}`);
+  const inflightStatus = await inflight;
+  t.true([200, 500, 503, 504].includes(inflightStatus as number), `in-flight sync got ${inflightStatus}`);
 
   // the processes were not restarted
   t.true(p.procs.every((x) => x.child.exitCode === null && x.child.signalCode === null), p.output());
@@ -93,4 +144,7 @@ test("a Postgres restart loses no accepted work and every process recovers by it
   await waitUntil(async () => (await fetch(`${p.url}/hello/after`)).status === 200, 20_000, 200);
   t.deepEqual(await (await fetch(`${p.url}/hello/after`)).json(), { path: "/hello/after" });
   t.regex(p.output(), /listener reconnected/);
+  const attempts = await p.db.anyFirst(sql.unsafe`SELECT attempts FROM executions WHERE id = ANY(${sql.array(ids, "uuid")})`);
+  const byAttempts = (attempts as number[]).reduce((m: Record<number, number>, a) => ((m[a] = (m[a] ?? 0) + 1), m), {});
+  t.log(`in-flight sync answered ${inflightStatus}; ${ids.length} async executions accepted before the restart all succeeded, by attempts: ${JSON.stringify(byAttempts)}; listener reconnects: ${(p.output().match(/listener reconnected/g) ?? []).length}`);
 });

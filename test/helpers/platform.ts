@@ -1,5 +1,7 @@
-// The real processes (gateway, dispatchers, sweeper) as children on a test database.
+// The real processes (gateway, dispatchers, sweeper) as children on a test database, with fast
+// timings: start more, stop one with a signal (SIGKILL for a crash), restart it, stop them all.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createDb, type Db } from "../../lib/db/pool.ts";
@@ -9,22 +11,32 @@ import { freshDatabase } from "./db.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-export type Proc = { name: string; child: ChildProcess; output: () => string; exited: Promise<number | null> };
+export type ProcName = "gateway" | "dispatcher" | "sweeper";
+export type Proc = { name: ProcName; child: ChildProcess; env: Record<string, string>; output: () => string; exited: Promise<number | null> };
 export type Platform = {
   url: string;
   dbUrl: string;
   db: Db;
   api: Api;
+  /** Every process started, the exited ones included (see `alive`). */
   procs: Proc[];
-  start(name: "gateway" | "dispatcher" | "sweeper", env?: Record<string, string>): Promise<Proc>;
+  /** Starts one more process (its env over the platform's); resolves once it is ready. */
+  start(name: ProcName, env?: Record<string, string>): Promise<Proc>;
+  /** Signals a process (SIGTERM by default; SIGKILL for a crash) and resolves with its exit code. */
   stop(p: Proc, signal?: NodeJS.Signals): Promise<number | null>;
+  /** stop, then start the same kind of process with the same env. */
+  restart(p: Proc, signal?: NodeJS.Signals): Promise<Proc>;
+  /** The live processes of one kind. */
+  running(name: ProcName): Proc[];
+  /** The process with this pid (e.g. from the dispatchers table). */
+  byPid(pid: number): Proc | undefined;
   output(): string;
   close(): Promise<void>;
 };
 
 /** Fast timings so slow paths (leases, heartbeats, retries) happen in test time. */
 export const FAST_ENV = {
-  LOG_LEVEL: "warn",
+  LOG_LEVEL: "info",
   PICLOUD_LEASE_MS: "3000",
   PICLOUD_HEARTBEAT_MS: "200",
   PICLOUD_POLL_INTERVAL_MS: "1000",
@@ -36,32 +48,36 @@ export const FAST_ENV = {
 export async function startPlatform(opts: { dispatchers?: number; sweeper?: boolean; env?: Record<string, string>; dbUrl?: string } = {}): Promise<Platform> {
   const dbUrl = opts.dbUrl ?? (await freshDatabase()).url;
   if (opts.dbUrl) await migrate(dbUrl);
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const env = { ...process.env, ...FAST_ENV, ...opts.env, DATABASE_URL: dbUrl, PICLOUD_PORT: String(port), PICLOUD_HOST: "127.0.0.1" };
   const procs: Proc[] = [];
   const url = `http://127.0.0.1:${port}`;
 
-  const start = async (name: "gateway" | "dispatcher" | "sweeper", extra: Record<string, string> = {}): Promise<Proc> => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, `services/${name}/main.ts`)], { cwd: root, env: { ...env, ...extra }, stdio: ["ignore", "pipe", "pipe"] });
+  const start = async (name: ProcName, extra: Record<string, string> = {}): Promise<Proc> => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, `services/${name}/main.ts`)], { cwd: root, env: { ...env, ...extra }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    // Each main.ts says process.send("ready") (pm2's wait_ready) once it is up.
+    let ready = false;
+    child.on("message", (m) => {
+      if (m !== "ready") return;
+      ready = true;
+      child.disconnect();
+    });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
     child.stderr!.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const p: Proc = { name, child, output: () => out, exited };
+    const p: Proc = { name, child, env: extra, output: () => out, exited };
     procs.push(p);
     await waitUntil(async () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited early (${child.exitCode}):\n${out}`);
-      if (name === "gateway") return (await fetch(`${url}/readyz`).catch(() => null))?.status === 200;
-      if (name === "dispatcher") return out.includes("dispatcher started");
-      return out.includes("sweeper started");
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited early (${child.exitCode ?? child.signalCode}):\n${out}`);
+      return ready && (name !== "gateway" || (await fetch(`${url}/readyz`).catch(() => null))?.status === 200);
     }, 30_000);
     return p;
   };
 
-  const gatewayEnv = { LOG_LEVEL: "info" };
-  await start("gateway", gatewayEnv);
-  for (let i = 0; i < (opts.dispatchers ?? 2); i++) await start("dispatcher", { LOG_LEVEL: "info" });
-  if (opts.sweeper ?? true) await start("sweeper", { LOG_LEVEL: "info" });
+  await start("gateway");
+  await Promise.all(Array.from({ length: opts.dispatchers ?? 2 }, () => start("dispatcher")));
+  if (opts.sweeper ?? true) await start("sweeper");
   const db = await createDb(dbUrl, { maximumPoolSize: 4 });
 
   const stop = async (p: Proc, signal: NodeJS.Signals = "SIGTERM") => {
@@ -76,6 +92,12 @@ export async function startPlatform(opts: { dispatchers?: number; sweeper?: bool
     procs,
     start,
     stop,
+    restart: async (p, signal = "SIGTERM") => {
+      await stop(p, signal);
+      return start(p.name, p.env);
+    },
+    running: (name) => procs.filter((p) => p.name === name && alive(p)),
+    byPid: (pid) => procs.find((p) => p.child.pid === pid),
     output: () => procs.map((p) => `--- ${p.name} ---\n${p.output()}`).join("\n"),
     async close() {
       await Promise.all(procs.map((p) => stop(p, "SIGKILL")));
@@ -93,4 +115,16 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
     if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** A port the OS just handed out (and took back): free for the gateway to bind. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
 }
