@@ -32,33 +32,44 @@ export type KvEvent = {
 
 const matchRow = z.object({ i: z.number(), trigger_id: z.string(), script_id: z.string(), retry: z.unknown() });
 
-/** Outbox rows for every enabled kv trigger matching each event; returns how many were enqueued and dropped. */
+/**
+ * The rule of a kv trigger matching an event, as a join condition between `triggers t` and a row
+ * `e` with app_id, collection and op: enabled, the op listed, and the glob `*`, `prefix*` (a
+ * trailing `*` always means a prefix) or the exact collection name.
+ */
+export const KV_TRIGGER_MATCH = sql.fragment`t.app_id = e.app_id AND t.kind = 'kv' AND t.enabled AND e.op = ANY (t.ops)
+  AND (t.collection_glob = '*' OR t.collection_glob = e.collection
+       OR (right(t.collection_glob, 1) = '*' AND starts_with(e.collection, left(t.collection_glob, -1))))`;
+
+export type KvMatch = { event: KvEvent; triggerId: string; scriptId: string; retry: unknown };
+
+/** Outbox rows for kv triggers already matched to their events (see KV_TRIGGER_MATCH). */
+export async function enqueueKvMatches(tx: Tx, matches: KvMatch[], env: TriggerEnv): Promise<{ enqueued: number; dropped: number }> {
+  return enqueueFired(
+    tx,
+    matches.map(({ event: e, triggerId, scriptId, retry }) => ({
+      appId: e.appId,
+      kind: "kv" as const,
+      triggerId,
+      scriptId,
+      retry,
+      cause: e.cause,
+      event: { type: "kv", op: e.op, collection: e.collection, key: e.key, value: e.value ?? null, old_value: e.oldValue ?? null },
+    })),
+    env,
+  );
+}
+
+/** Outbox rows for every enabled kv trigger matching each event (one round trip to match). */
 export async function fireKvTriggers(tx: Tx, events: KvEvent[], env: TriggerEnv): Promise<{ enqueued: number; dropped: number }> {
   if (!events.length) return { enqueued: 0, dropped: 0 };
   const matches = await tx.any(sql.type(matchRow)`
     SELECT e.i::int AS i, t.id AS trigger_id, t.script_id, t.retry
     FROM unnest(${sql.array(events.map((e) => e.appId), "uuid")}, ${sql.array(events.map((e) => e.collection), "text")},
                 ${sql.array(events.map((e) => e.op), "text")}) WITH ORDINALITY AS e(app_id, collection, op, i)
-    JOIN triggers t ON t.app_id = e.app_id AND t.kind = 'kv' AND t.enabled AND e.op = ANY (t.ops)
-      AND (t.collection_glob = '*' OR t.collection_glob = e.collection
-           OR (right(t.collection_glob, 1) = '*' AND starts_with(e.collection, left(t.collection_glob, -1))))
+    JOIN triggers t ON ${KV_TRIGGER_MATCH}
     ORDER BY e.i, t.created_at, t.id`);
-  return enqueueFired(
-    tx,
-    matches.map((m) => {
-      const e = events[m.i - 1]!;
-      return {
-        appId: e.appId,
-        kind: "kv" as const,
-        triggerId: m.trigger_id,
-        scriptId: m.script_id,
-        retry: m.retry,
-        cause: e.cause,
-        event: { type: "kv", op: e.op, collection: e.collection, key: e.key, value: e.value ?? null, old_value: e.oldValue ?? null },
-      };
-    }),
-    env,
-  );
+  return enqueueKvMatches(tx, matches.map((m) => ({ event: events[m.i - 1]!, triggerId: m.trigger_id, scriptId: m.script_id, retry: m.retry })), env);
 }
 
 export type DeadLetterEvent = { appId: string; event: Record<string, unknown>; cause: Cause };
