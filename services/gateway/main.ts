@@ -29,7 +29,7 @@ async function shutdown(signal: string): Promise<void> {
   const within = (ms: number) => Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
   await within(config.shutdownTimeoutMs);
   await gateway.close();
-  await within(1000); // let those last answers reach their callers
+  await within(500); // let those last answers reach their callers (all within the bound + 2 s)
   await db.end();
   log.info("gateway stopped");
   process.exit(0);

@@ -34,7 +34,7 @@ export async function createGateway(config: Config, log: Logger, db: Db, databas
     listener,
     async close() {
       // Sync callers still waiting are answered (and their rows abandoned) before we go.
-      await replies!.close();
+      await replies!.close(1000);
       await listener.close().catch(() => undefined);
       await executor.close();
     },
