@@ -8,7 +8,7 @@ import { loadConfig } from "../lib/config.ts";
 import { sql } from "../lib/db/pool.ts";
 import { recordExhausted } from "../lib/dead-letters/index.ts";
 import { createLogger } from "../lib/log.ts";
-import type { ClaimedRow, Finished } from "../lib/outbox/index.ts";
+import { enqueue, type ClaimedRow, type Finished } from "../lib/outbox/index.ts";
 import { sweepOnce } from "../services/sweeper/sweep.ts";
 import { scopedToken, startGateway, team, type Gateway, type Team } from "./helpers/http.ts";
 
@@ -247,4 +247,18 @@ test.serial("retention: the sweeper deletes dead letters older than PICLOUD_DEAD
   t.is(await g.db.maybeOne(sql.unsafe`SELECT id FROM dead_letters WHERE execution_id = ${old.row.id}`), null);
   t.truthy(await g.db.maybeOne(sql.unsafe`SELECT id FROM dead_letters WHERE execution_id = ${recent.row.id}`));
   t.deepEqual(await g.db.anyFirst(sql.unsafe`SELECT key FROM kv_entries WHERE app_id = ${T.appId} AND collection = 'ttl'`), ["kept"]);
+});
+
+test.serial("the sweeper's recovered claims on their last attempt become dead letters too (its exhausted seam)", async (t) => {
+  const id = randomUUID();
+  const root = randomUUID();
+  await enqueue(g.db, [{ id, kind: "kv", appId: T.appId, scriptId, triggerId: randomUUID(), payload: { event: { type: "kv", op: "insert" } }, retry: { max_attempts: 2, backoff: "constant", base_ms: 0, jitter_pct: 0 }, triggerDepth: 2, rootExecutionId: root }]);
+  // claimed by a dispatcher that is gone, on its last attempt, lease run out
+  await g.db.query(sql.unsafe`UPDATE outbox SET claimed_by = 'dispatcher-gone', attempts = 2, lease_until = now() - interval '1 second' WHERE id = ${id}`);
+  const r = await sweepOnce(g.db, loadConfig({}), createLogger("test", "silent"), recordExhausted(env));
+  t.is(r.recovered, 1);
+  t.is(await g.db.maybeOne(sql.unsafe`SELECT id FROM outbox WHERE id = ${id}`), null);
+  const letter = (await g.db.one(sql.unsafe`SELECT kind, attempts, trigger_depth, root_execution_id, last_error FROM dead_letters WHERE execution_id = ${id}`)) as any;
+  t.like(letter, { kind: "kv", attempts: 2, trigger_depth: 2, root_execution_id: root, last_error: { code: "internal" } });
+  t.regex(letter.last_error.message, /dispatcher running it stopped/);
 });
