@@ -3,7 +3,7 @@ import test from "ava";
 import { loadConfig } from "../lib/config.ts";
 import { createDb, sql } from "../lib/db/pool.ts";
 import { createLogger } from "../lib/log.ts";
-import { SWEEP_LOCK, sweepOnce } from "../services/sweeper/sweep.ts";
+import { RETENTION_BATCH, SWEEP_LOCK, sweepOnce } from "../services/sweeper/sweep.ts";
 import { freshDatabase } from "./helpers/db.ts";
 
 test("retention deletes what is older than its setting and keeps the rest", async (t) => {
@@ -57,4 +57,20 @@ test("two sweepers at once: one pass runs, the other skips", async (t) => {
   release();
   await first;
   t.true((await sweepOnce(b, config, log)).ran);
+});
+
+test("retention deletes at most RETENTION_BATCH rows per table and pass; the next pass goes on", async (t) => {
+  const { url } = await freshDatabase();
+  const db = await createDb(url);
+  t.teardown(() => db.end());
+  const app = await db.oneFirst(sql.unsafe`INSERT INTO apps (slug, name) VALUES ('b', 'B') RETURNING id`);
+  await db.query(sql.unsafe`
+    INSERT INTO executions (id, app_id, kind, status, queued_at, finished_at)
+    SELECT gen_random_uuid(), ${app as string}, 'direct', 'succeeded', now() - interval '30 days', now() - interval '30 days'
+    FROM generate_series(1, ${RETENTION_BATCH + 10})`);
+  const config = loadConfig({});
+  const log = createLogger("sweeper-test", "silent");
+  t.is((await sweepOnce(db, config, log)).deleted.executions, RETENTION_BATCH);
+  t.is((await sweepOnce(db, config, log)).deleted.executions, 10);
+  t.is(Number(await db.oneFirst(sql.unsafe`SELECT count(*) FROM executions`)), 0);
 });

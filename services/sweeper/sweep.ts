@@ -10,6 +10,9 @@ import { OUTBOX_CHANNEL, completeBatch, lockStaleClaims, type ExhaustedHandler }
 /** Held (transaction-scoped) by a sweeper pass; a pass that cannot take it skips. */
 export const SWEEP_LOCK = 0x70_73_77_70; // "pswp"
 
+/** Rows of one table a pass deletes at most. */
+export const RETENTION_BATCH = 5000;
+
 export type SweepResult = { ran: boolean; recovered: number; deleted: Record<string, number> };
 
 export async function sweepOnce(db: Db, config: Config, log: Logger, onExhausted?: ExhaustedHandler): Promise<SweepResult> {
@@ -37,12 +40,17 @@ export async function sweepOnce(db: Db, config: Config, log: Logger, onExhausted
       log.warn({ recovered: stale.length, executions: stale.map((r) => r.id) }, "recovered stale claims");
     }
 
+    // Retention, at most RETENTION_BATCH rows per table and pass (each by its time index): a
+    // pass, and the locks it holds, stays short after a long downtime; the next pass goes on.
     const days = (n: number) => sql.fragment`now() - ${n} * interval '1 day'`;
+    const oldest = (table: string, column: string, before: ReturnType<typeof sql.fragment>) =>
+      sql.unsafe`DELETE FROM ${sql.identifier([table])} WHERE ctid = ANY(ARRAY(
+        SELECT ctid FROM ${sql.identifier([table])} WHERE ${sql.identifier([column])} < ${before} LIMIT ${RETENTION_BATCH}))`;
     const retention: [string, ReturnType<typeof sql.unsafe>][] = [
-      ["executions", sql.unsafe`DELETE FROM executions WHERE finished_at < ${days(config.executionLogRetentionDays)}`],
-      ["abandoned_executions", sql.unsafe`DELETE FROM abandoned_executions WHERE completed_at < ${days(config.abandonedRetentionDays)}`],
-      ["idempotency_keys", sql.unsafe`DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'`],
-      ["dispatchers", sql.unsafe`DELETE FROM dispatchers WHERE heartbeat_at < now() - interval '1 hour'`],
+      ["executions", oldest("executions", "finished_at", days(config.executionLogRetentionDays))],
+      ["abandoned_executions", oldest("abandoned_executions", "completed_at", days(config.abandonedRetentionDays))],
+      ["idempotency_keys", oldest("idempotency_keys", "created_at", sql.fragment`now() - interval '24 hours'`)],
+      ["dispatchers", oldest("dispatchers", "heartbeat_at", sql.fragment`now() - interval '1 hour'`)],
     ];
     const deleted: Record<string, number> = {};
     for (const [name, q] of retention) deleted[name] = (await tx.query(q)).rowCount;
