@@ -14,6 +14,8 @@ import { replyChannelFor, type Reply, type Waiting } from "./replies.ts";
 
 /** How much longer than the script's timeout a sync caller waits (SPEC: timeout + 2 s). */
 export const REPLY_GRACE_MS = 2000;
+/** Past the reply wait, how long giving up (abandoning the row) may take before the caller is answered anyway. */
+const HARD_BOUND_EXTRA_MS = 1000;
 /** The 503 decision reads a snapshot of dispatcher liveness and backlog at most this old. */
 const CAPACITY_MAX_AGE_MS = 500;
 
@@ -70,7 +72,27 @@ export function syncRunner(deps: GatewayDeps): (c: Context, route: RouteTarget, 
     return c.json({ error: "timeout", execution_id: id }, 504);
   };
 
+  /**
+   * A hard bound over everything, the database included: a Postgres that stops answering (not
+   * refusing: frozen, or a network that drops packets) must not hold a caller past its timeout.
+   * The inner run carries on and cleans up (abandons its row) whenever the database answers.
+   */
   return async function runSync(c, route, row) {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<Response>((resolve) => {
+      timer = setTimeout(() => {
+        log.warn({ execution_id: row.id }, "sync request past its hard bound (the database does not answer)");
+        resolve(c.json({ error: "timeout", execution_id: row.id }, 504));
+      }, route.timeout_ms + REPLY_GRACE_MS + HARD_BOUND_EXTRA_MS);
+    });
+    try {
+      return await Promise.race([run(c, route, row), bound]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  async function run(c: Context, route: RouteTarget, row: NewOutboxRow): Promise<Response> {
     const cap = await capacity().catch(() => null);
     if (!cap) return unavailable(c, "the database is unreachable");
     if (cap.alive === 0) return unavailable(c, "no dispatcher is running");
@@ -110,5 +132,5 @@ export function syncRunner(deps: GatewayDeps): (c: Context, route: RouteTarget, 
       clearTimeout(timer);
       waiting.done();
     }
-  };
+  }
 }
