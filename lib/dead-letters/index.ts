@@ -232,7 +232,10 @@ export async function resolveDeadLetter(db: Pick<Db, "transaction">, appId: stri
   });
 }
 
-/** Retention (the sweeper): dead letters written more than `days` ago. */
-export async function deleteOldDeadLetters(db: Pick<Db, "query">, days: number): Promise<number> {
-  return (await db.query(sql.unsafe`DELETE FROM dead_letters WHERE created_at < now() - ${days} * interval '1 day'`)).rowCount;
+/** Retention (the sweeper): dead letters written more than `days` ago, at most `limit` per call (by their time index). */
+export async function deleteOldDeadLetters(db: Pick<Db, "query">, days: number, limit = 5000): Promise<number> {
+  const r = await db.query(sql.unsafe`
+    DELETE FROM dead_letters WHERE id = ANY(ARRAY(
+      SELECT id FROM dead_letters WHERE created_at < now() - ${days} * interval '1 day' LIMIT ${limit}))`);
+  return r.rowCount;
 }

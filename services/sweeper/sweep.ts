@@ -54,8 +54,8 @@ export async function sweepOnce(db: Db, config: Config, log: Logger, onExhausted
     ];
     const deleted: Record<string, number> = {};
     for (const [name, q] of retention) deleted[name] = (await tx.query(q)).rowCount;
-    deleted.kv_entries = await deleteExpired(tx);
-    deleted.dead_letters = await deleteOldDeadLetters(tx, config.deadLetterRetentionDays);
+    deleted.kv_entries = await deleteExpired(tx, RETENTION_BATCH);
+    deleted.dead_letters = await deleteOldDeadLetters(tx, config.deadLetterRetentionDays, RETENTION_BATCH);
     return { ran: true, recovered: stale.length, deleted };
   });
 }
