@@ -1,5 +1,6 @@
 // Triggers of an app: a script run for each matching KV write (kind "kv") or each new dead letter
 // of the app (kind "dead_letter"). Firing them is in fire.ts; the retry policy in policy.ts.
+import { ForeignKeyIntegrityConstraintViolationError } from "slonik";
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
@@ -60,7 +61,8 @@ export async function createTrigger(db: Pick<Db, "maybeOne">, appId: string, use
     const bad = globProblem(input.collectionGlob);
     if (bad) throw new ValidationError("collection_glob", bad);
   }
-  const row = await db.maybeOne(sql.type(triggerRow)`
+  const row = await db
+    .maybeOne(sql.type(triggerRow)`
     INSERT INTO triggers (app_id, script_id, kind, collection_glob, ops, retry, created_by)
     SELECT s.app_id, s.id, ${input.kind},
            ${input.kind === "kv" ? input.collectionGlob : null}::text,
@@ -68,7 +70,12 @@ export async function createTrigger(db: Pick<Db, "maybeOne">, appId: string, use
            ${input.retry && Object.keys(input.retry).length ? sql.jsonb(input.retry) : null}::jsonb,
            ${userId}
     FROM scripts s WHERE s.id = ${input.scriptId} AND s.app_id = ${appId}
-    RETURNING ${COLUMNS}`);
+    RETURNING ${COLUMNS}`)
+    .catch((err: unknown) => {
+      // the script (or its app) was deleted while this was written
+      if (err instanceof ForeignKeyIntegrityConstraintViolationError) return null;
+      throw err;
+    });
   // Another app's script is "not a script of this app": nothing said about whether it exists.
   if (!row) throw new ValidationError("script_id", "is not a script of this app");
   return row;
