@@ -25,6 +25,8 @@ import {
   type ClaimedRow,
   type NewOutboxRow,
 } from "../lib/outbox/index.ts";
+import { Executor } from "../lib/executor/index.ts";
+import { Dispatcher, type HostCall } from "../services/dispatcher/dispatcher.ts";
 import { sweepOnce } from "../services/sweeper/sweep.ts";
 import { freshDatabase } from "./helpers/db.ts";
 
@@ -348,4 +350,31 @@ test.serial("lockStaleClaims: nothing is stale while Postgres started less than 
   const stale = await db.transaction((tx) => lockStaleClaims(tx, uptimeMs + 60_000));
   t.is(stale.length, 0, "a stale window longer than the server's uptime: still in the grace period");
   t.is((await db.transaction((tx) => lockStaleClaims(tx, 1))).length, 1);
+});
+
+test.serial("dispatcher: a result the database refuses fails alone, as internal; the rest of its batch completes", async (t) => {
+  const executor = await Executor.create<HostCall>({ workers: 1, logger: quiet });
+  t.teardown(() => executor.close());
+  const rows = [row(), row(), row()];
+  const poisoned = rows[1]!.id;
+  // completion effects that the database refuses for one execution (a data error, not the connection)
+  const effects = {
+    pending: (items: { row: ClaimedRow }[]) => items,
+    async commit(tx: Pick<Db, "query">, items: { row: ClaimedRow }[]) {
+      if (items.some((f) => f.row.id === poisoned)) await tx.query(sql.unsafe`SELECT 1 / 0`);
+    },
+  };
+  const d = new Dispatcher(db, executor, loadConfig({ PICLOUD_DISPATCHER_CONCURRENCY: "8" }), quiet, undefined, effects as never);
+  await enqueue(db, rows);
+  d.wake();
+  const ids = sql.array(rows.map((r) => r.id), "uuid");
+  for (let i = 0; i < 200 && (await count(sql.unsafe`SELECT count(*) FROM executions WHERE id = ANY(${ids})`)) < 3; i++) await settle();
+  const got = await db.any(sql.unsafe`SELECT id, status, error FROM executions WHERE id = ANY(${ids})`);
+  t.is(got.length, 3);
+  for (const e of got as readonly any[]) {
+    if (e.id === poisoned) t.like(e, { status: "failed", error: { code: "internal" } }), t.regex(e.error.message, /could not be recorded: division by zero/);
+    else t.is(e.status, "succeeded");
+  }
+  t.is(d.inFlight, 0);
+  await d.stop(1000);
 });

@@ -225,3 +225,10 @@ test("routes: a route created through the admin API answers at once, and a delet
   t.is((await p.api(token).delete(`${V1}/routes/${routes[0].id}`)).status, 204);
   t.is((await http("/fresh")).status, 404);
 });
+
+test("sync: a request body with what jsonb cannot hold (U+0000, a lone surrogate) runs, with U+FFFD in their place", async (t) => {
+  const raw = '{"a":"x\\u0000y","b":"\\ud800"}';
+  const r = await http("/echo/odd", { method: "POST", headers: { "content-type": "application/json" }, body: raw });
+  t.is(r.status, 200);
+  t.deepEqual((await r.json()).body, { a: "x\ufffdy", b: "\ufffd" });
+});

@@ -1,4 +1,5 @@
 import { sql, type Db } from "../db/pool.ts";
+import { jsonbText } from "./jsonb.ts";
 
 /**
  * The sync caller stopped waiting (timeout, disconnect, gateway stopping). A row no dispatcher
@@ -25,7 +26,7 @@ export async function abandonSync(db: Pick<Db, "query">, id: string): Promise<"d
 export async function keepAbandoned(db: Pick<Db, "query">, id: string, request: unknown): Promise<boolean> {
   const r = await db.query(sql.unsafe`
     INSERT INTO abandoned_executions (id, app_id, script_id, route_id, request, status, response, error, queued_at, completed_at)
-    SELECT id, app_id, script_id, route_id, ${sql.jsonb((request ?? null) as never)}, status, response, error, queued_at, coalesce(finished_at, now())
+    SELECT id, app_id, script_id, route_id, ${jsonbText(JSON.stringify(request ?? null))}::jsonb, status, response, error, queued_at, coalesce(finished_at, now())
     FROM executions WHERE id = ${id} AND kind = 'http_sync' AND status IN ('succeeded', 'failed')
     ON CONFLICT (id) DO NOTHING`);
   return r.rowCount > 0;

@@ -5,6 +5,7 @@ import { insertAbandoned } from "../executions/abandoned.ts";
 import { executionsFrom, executionsJson, insertExecutions, type ExecutionKind, type FinishedExecution } from "../executions/index.ts";
 import type { ExecutionOutcome } from "../executor/index.ts";
 import type { ClaimedRow } from "./claimBatch.ts";
+import { jsonbText } from "./jsonb.ts";
 import { retryDelayMs } from "./retry.ts";
 
 /** `call`: the host-call context the execution ran with (SDK modules keep its state by it). */
@@ -84,14 +85,14 @@ async function completeStatement(db: Tx, items: Finished[], config: Config, onEx
       UPDATE outbox o SET claimed_by = NULL, lease_until = NULL, run_at = now() + r.delay * interval '1 millisecond',
         last_error = r.error, first_failed_at = coalesce(o.first_failed_at, now())
       FROM ${fence(retries)}, ${sql.array(retries.map((f) => retryDelayMs(f.row.retry ?? policy, f.row.attempts)), "int4")},
-           ${sql.array(retries.map((f) => JSON.stringify(f.outcome.ok ? null : f.outcome.error)), "jsonb")}) AS r(id, claimed_by, attempts, delay, error)
+           ${sql.array(retries.map((f) => jsonbText(JSON.stringify(f.outcome.ok ? null : f.outcome.error))), "jsonb")}) AS r(id, claimed_by, attempts, delay, error)
       WHERE o.id = r.id AND o.claimed_by = r.claimed_by AND o.attempts = r.attempts
       RETURNING o.id),
     gone AS (
       DELETE FROM outbox o USING ${fence(finals)}, ${sql.array(finals.map((f) => replyMessage(f.row.id, f.outcome)), "text")}) AS f(id, claimed_by, attempts, reply)
       WHERE o.id = f.id AND o.claimed_by = f.claimed_by AND o.attempts = f.attempts
       RETURNING o.id, o.abandoned, o.reply_to, o.payload, f.reply),
-    finished AS (SELECT x.* FROM ${executionsFrom(executionsJson(finals.map(toExecution)))}),
+    finished AS (SELECT x.* FROM ${executionsFrom(jsonbText(executionsJson(finals.map(toExecution))))}),
     recorded AS (${insertExecutions(sql.fragment`finished x JOIN gone g ON g.id = x.id`)}),
     kept AS (${insertAbandoned(sql.fragment`finished x JOIN gone g ON g.id = x.id AND g.abandoned`, sql.fragment`g.payload->'request'`)}),
     replied AS (SELECT pg_notify(g.reply_to, g.reply) FROM gone g WHERE g.reply_to IS NOT NULL AND NOT g.abandoned)

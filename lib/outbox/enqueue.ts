@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { sql, type Db } from "../db/pool.ts";
+import { jsonbText } from "./jsonb.ts";
 import type { RetryPolicy } from "./retry.ts";
 
 const zAccepted = z.object({ accepted_at: z.string() });
@@ -24,7 +25,7 @@ export type NewOutboxRow = {
 };
 
 const values = (r: NewOutboxRow) => sql.fragment`(
-  ${r.id}, ${r.kind}, ${r.appId}, ${r.scriptId}, ${r.routeId ?? null}, ${r.triggerId ?? null}, ${sql.jsonb(r.payload as never)},
+  ${r.id}, ${r.kind}, ${r.appId}, ${r.scriptId}, ${r.routeId ?? null}, ${r.triggerId ?? null}, ${jsonbText(JSON.stringify(r.payload))}::jsonb,
   ${r.replyTo ?? null}, ${r.retry?.max_attempts ?? 1}, ${r.retry ? sql.jsonb({ backoff: r.retry.backoff, base_ms: r.retry.base_ms, jitter_pct: r.retry.jitter_pct }) : null},
   ${r.triggerDepth ?? 0}, ${r.rootExecutionId ?? null})`;
 

@@ -29,3 +29,4 @@ export * from "./pending.ts";
 export * from "./retry.ts";
 export * from "./abandon.ts";
 export * from "./idempotency.ts";
+export * from "./jsonb.ts";

@@ -142,23 +142,53 @@ export class Dispatcher {
       let pause = 100;
       while (this.finished.length) {
         const batch = this.finished.splice(0);
-        try {
-          await completeBatch(this.db, batch, this.config, this.onExhausted, this.effects);
-          pause = 100;
-        } catch (err) {
-          this.log.error({ err: String(err), executions: batch.length }, "completing executions failed; retrying");
-          this.finished.unshift(...batch);
+        const again = await this.complete(batch);
+        if (again.length) {
+          this.finished.unshift(...again);
           await new Promise((r) => setTimeout(r, pause));
           pause = Math.min(pause * 2, 5000);
           continue;
         }
-        for (const f of batch) this.running.delete(f.row.id);
-        this.wake();
+        pause = 100;
       }
     })().finally(() => {
       this.flushing = null;
       if (this.finished.length) this.flush();
     });
+  }
+
+  /**
+   * Completes a batch; returns what must be tried again (the database is away). A result the
+   * database refuses (a data error: one row's, not the connection's) must not wedge every
+   * completion behind it: the batch is split, and a row refused on its own completes as an
+   * internal failure instead.
+   */
+  private async complete(batch: Finished[], alone = false): Promise<Finished[]> {
+    try {
+      await completeBatch(this.db, batch, this.config, this.onExhausted, this.effects);
+    } catch (err) {
+      if (!isDataError(err)) {
+        this.log.error({ err: String(err), executions: batch.length }, "completing executions failed; retrying");
+        return batch;
+      }
+      if (batch.length > 1) {
+        const again: Finished[] = [];
+        for (const f of batch) again.push(...(await this.complete([f])));
+        return again;
+      }
+      const f = batch[0]!;
+      this.log.error({ err: String(err), execution_id: f.row.id }, "the database refused an execution's result; recording it as an internal failure");
+      if (alone) {
+        // Even the failure is refused: let the lease run out; the sweeper records it.
+        this.running.delete(f.row.id);
+        return [];
+      }
+      const message = `the result could not be recorded: ${err instanceof Error ? err.message : String(err)}`;
+      return this.complete([{ ...f, outcome: { ok: false, error: { code: "internal", message }, logs: [], durationMs: f.outcome.durationMs } }], true);
+    }
+    for (const f of batch) this.running.delete(f.row.id);
+    this.wake();
+    return [];
   }
 
   /** Stop claiming; let running work finish within `timeoutMs`; hand back what did not. */
@@ -175,4 +205,10 @@ export class Dispatcher {
       this.log.warn({ released: n }, "released unfinished claims");
     }
   }
+}
+
+/** A Postgres error about the data (SQLSTATE classes 22, 23, 2B, 42, 54), not about the connection. */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
+  return typeof code === "string" && code.length === 5 && ["22", "23", "2B", "42", "54"].includes(code.slice(0, 2));
 }
