@@ -25,6 +25,9 @@ const service = (name, extra = {}) => ({
   cwd: __dirname,
   // A process must finish or release its work within PICLOUD_SHUTDOWN_TIMEOUT_MS; pm2 waits a little longer.
   kill_timeout: shutdownMs + 2000,
+  // Each process sends "ready" once it serves (migrations applied, connected, listening).
+  wait_ready: true,
+  listen_timeout: 60000,
   max_memory_restart: "300M",
   restart_delay: 1000,
   exp_backoff_restart_delay: 200,
