@@ -1,9 +1,10 @@
-// Floor: a graphile-worker process draining no-op jobs (concurrency 10), for bench/spine.
+// Floor: one graphile-worker process draining no-op jobs (GRAPHILE_CONCURRENCY, default 10),
+// otherwise its defaults, for bench/spine.
 import { Logger, run } from "graphile-worker";
 
 const runner = await run({
   connectionString: process.env.DATABASE_URL!,
-  concurrency: 10,
+  concurrency: Number(process.env.GRAPHILE_CONCURRENCY ?? 10),
   noHandleSignals: false,
   pollInterval: 2000,
   taskList: { noop: async () => undefined },
