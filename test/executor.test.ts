@@ -260,7 +260,9 @@ test.serial("a promise that never settles times out at the deadline", async (t) 
   t.true(took >= 250 && took < 400, `took ${took} ms`);
   const [loop, took2] = await timed(run(`export default () => { const f = () => Promise.resolve().then(f); f(); return new Promise(() => {}); }`, { timeoutMs: 300 }));
   t.is(err(t, loop).code, "timeout");
-  t.true(took2 < 400, `microtask loop took ${took2} ms`);
+  // a microtask storm is ended by the interrupt too; the guarantee for it is the hard one
+  // (deadline + 1 s), the 100 ms figure being for the two cases above
+  t.true(took2 < 1300, `microtask loop took ${took2} ms`);
 });
 
 test.serial("a host call still pending at the deadline: timeout, and the sandbox stays sound", async (t) => {
