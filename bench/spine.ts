@@ -204,7 +204,7 @@ try {
 
   log(`graphile-worker: draining ${DRAIN_N} jobs`);
   const gw = await graphileDrain(names.gw, DRAIN_N);
-  log(`graphile-worker: ${gw.perSec.toFixed(0)} jobs/s`);
+  log(`graphile-worker: enqueued in ${gw.enqueueSeconds.toFixed(1)} s, drained in ${gw.seconds.toFixed(1)} s: ${gw.perSec.toFixed(0)} jobs/s`);
 
   // Async, enqueued first: the dispatchers are paused (SIGSTOP) while DRAIN_N requests are
   // accepted, then resumed together; the drain is timed from the resume, as graphile's is.
