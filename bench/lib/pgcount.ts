@@ -94,7 +94,7 @@ export async function startCountingProxy(target: { host: string; port: number })
 
 /** Splits a byte stream into protocol messages (type byte, int32 length including itself). */
 function reader(onMessage: (type: number, body: Buffer) => void): (chunk: Buffer) => void {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   return (chunk) => {
     buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     let at = 0;
