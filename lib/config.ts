@@ -42,12 +42,23 @@ const postgresUrl: Reader<string> = {
   },
 };
 
+const secret: Reader<string> = {
+  accepts: "16 to 256 visible ASCII characters (no spaces)",
+  parse: (raw) => (/^[\x21-\x7e]{16,256}$/.test(raw.trim()) ? raw.trim() : undefined),
+};
+
+const hostName: Reader<string> = {
+  accepts: "an IP address or host name to listen on (e.g. 0.0.0.0, 127.0.0.1, ::)",
+  parse: (raw) => (/^[A-Za-z0-9.:%_-]{1,253}$/.test(raw.trim()) ? raw.trim() : undefined),
+};
+
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** Each setting: environment variable, reader, default. The table is the documentation's source too. */
 export const settings = {
   databaseUrl: { env: "DATABASE_URL", read: postgresUrl, default: undefined as string | undefined },
   port: { env: "PICLOUD_PORT", read: int(0, 65535), default: 8080 },
+  host: { env: "PICLOUD_HOST", read: hostName, default: "0.0.0.0" },
   logLevel: { env: "LOG_LEVEL", read: oneOf<LogLevel>("fatal", "error", "warn", "info", "debug", "trace", "silent"), default: "info" as LogLevel },
   dispatcherConcurrency: { env: "PICLOUD_DISPATCHER_CONCURRENCY", read: int(1, 1000), default: 16 },
   executorWorkers: { env: "PICLOUD_EXECUTOR_WORKERS", read: int(1, 64), default: 1 },
@@ -68,6 +79,11 @@ export const settings = {
   maxBacklog: { env: "PICLOUD_MAX_BACKLOG", read: int(1), default: 10_000 },
   shutdownTimeoutMs: { env: "PICLOUD_SHUTDOWN_TIMEOUT_MS", read: int(0, 10 * 60_000), default: 10_000 },
   pollOnly: { env: "PICLOUD_POLL_ONLY", read: bool, default: false },
+  // Dispatchers and the sweeper serve /metrics here (0: off); the gateway serves it on its own port.
+  metricsPort: { env: "PICLOUD_METRICS_PORT", read: int(0, 65535), default: 0 },
+  metricsToken: { env: "PICLOUD_METRICS_TOKEN", read: secret, default: undefined as string | undefined },
+  // pm2 numbers the instances of an app (0, 1, …): dispatcher n serves metrics on PICLOUD_METRICS_PORT + 1 + n.
+  appInstance: { env: "NODE_APP_INSTANCE", read: int(0, 1000), default: 0 },
 } as const;
 
 type Settings = typeof settings;
@@ -92,6 +108,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const value = s.read.parse(raw);
     if (value === undefined) problems.push(`${s.env}=${JSON.stringify(raw)} is not valid: expected ${s.read.accepts}`);
     else out[key] = value;
+  }
+  const metricsPort = out.metricsPort as number;
+  const lastPort = metricsPort + 1 + (out.appInstance as number);
+  if (metricsPort > 0 && lastPort > 65535) {
+    problems.push(`PICLOUD_METRICS_PORT=${metricsPort} with NODE_APP_INSTANCE=${String(out.appInstance)} puts a dispatcher's metrics on port ${lastPort}: expected at most 65535`);
   }
   if (problems.length) throw new ConfigError(problems);
   return out as Config;

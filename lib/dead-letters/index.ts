@@ -9,6 +9,7 @@ import type { Config } from "../config.ts";
 import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import { isUuid } from "../ids.ts";
+import * as metrics from "../metrics/index.ts";
 import { enqueue } from "../outbox/enqueue.ts";
 import type { ExhaustedHandler, Finished } from "../outbox/complete.ts";
 import { decodeKey, pageOf, preciseTimestamp, withoutCursorKey, type Page, type PageRequest } from "../pagination.ts";
@@ -81,6 +82,7 @@ export function recordExhausted(env: TriggerEnv): ExhaustedHandler {
     const handlers = items.filter((f) => f.row.kind === "dead_letter");
     const letters = items.filter((f) => f.row.kind !== "dead_letter");
     if (handlers.length) await markHandlerFailed(tx, handlers);
+    for (const f of handlers) metrics.countAfterCommit(f.row.id, () => metrics.deadLetterHandlerFailures.inc());
     if (!letters.length) return;
     const json = JSON.stringify(
       letters.map((f) => ({
@@ -109,6 +111,7 @@ export function recordExhausted(env: TriggerEnv): ExhaustedHandler {
            attempts int, max_attempts int, retry jsonb, last_error jsonb, trigger_depth int, root_execution_id uuid, first_failed_at timestamptz)
       LEFT JOIN scripts s ON s.id = x.script_id
       RETURNING ${COLUMNS}`);
+    for (const d of written) metrics.countAfterCommit(d.execution_id, () => metrics.deadLettersWritten.inc({ kind: d.kind }));
     await fireDeadLetterTriggers(
       tx,
       written.map((d) => ({

@@ -7,6 +7,7 @@
 import type { Db } from "../db/pool.ts";
 import { SdkError, type ExecutionOutcome } from "../executor/types.ts";
 import type { Logger } from "../log.ts";
+import { rolledBack } from "../metrics/index.ts";
 import type { CompletionEffects } from "../outbox/complete.ts";
 import type { TriggerEnv } from "../triggers/fire.ts";
 import { applyKvWrites, type KvWrite } from "./apply.ts";
@@ -141,6 +142,7 @@ export async function commitExecutionWrites(tx: Tx, items: Committable[], opts: 
       await tx.transaction((sp) => applyKvWrites(sp, writesOf(p.s), p.s.ctx.env));
     } catch (err) {
       if (isTransient(err)) throw err;
+      rolledBack([p.s.call.executionId]); // its savepoint is gone, and what it counted with it
       (opts.log ?? env.log).error({ err, execution_id: p.s.call.executionId }, "an execution's KV writes could not be applied");
       p.item.outcome = {
         ok: false,

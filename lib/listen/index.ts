@@ -3,6 +3,7 @@
 // calls onReconnect so the process can catch up on anything it missed while away.
 import pgListen from "pg-listen";
 import type { Logger } from "../log.ts";
+import { listenerReconnects } from "../metrics/index.ts";
 
 type Subscriber = ReturnType<typeof pgListen.default>;
 
@@ -24,6 +25,7 @@ export class Listener {
     this.sub.events.on("connected", () => {
       if (!this.connectedOnce) return;
       this.reconnects++;
+      listenerReconnects.inc();
       log.info("listener reconnected");
       this.onReconnect();
     });

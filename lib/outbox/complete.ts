@@ -32,7 +32,7 @@ export function replyMessage(id: string, outcome: ExecutionOutcome): string {
 }
 
 /** Sync rows run once; others retry until max_attempts with the row's (or the default) policy. */
-const willRetry = (f: Finished) => !f.outcome.ok && f.row.kind !== "http_sync" && f.row.attempts < f.row.max_attempts;
+export const willRetry = (f: Finished) => !f.outcome.ok && f.row.kind !== "http_sync" && f.row.attempts < f.row.max_attempts;
 
 const toExecution = (f: Finished): FinishedExecution => ({
   id: f.row.id,

@@ -7,6 +7,7 @@ import { z } from "zod";
 import type { Config } from "../config.ts";
 import { sql, type Db } from "../db/pool.ts";
 import type { Logger } from "../log.ts";
+import * as metrics from "../metrics/index.ts";
 import { enqueue, type NewOutboxRow, type OutboxKind } from "../outbox/enqueue.ts";
 import { effectivePolicy, type RetryDefaults } from "./policy.ts";
 
@@ -145,4 +146,5 @@ async function countDropped(tx: Tx, dropped: Fired[], env: TriggerEnv): Promise<
                                               ${sql.array(apps.map((a) => perApp.get(a)!.root), "uuid")}) AS x(app_id, n, root)
     ON CONFLICT (app_id) DO UPDATE SET depth_exceeded = trigger_drops.depth_exceeded + excluded.depth_exceeded,
       last_dropped_at = excluded.last_dropped_at, last_root_execution_id = excluded.last_root_execution_id`);
+  for (const f of dropped) metrics.countAfterCommit(f.cause.executionId, () => metrics.triggerDepthExceeded.inc());
 }

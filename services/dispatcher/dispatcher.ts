@@ -6,6 +6,7 @@ import type { Config } from "../../lib/config.ts";
 import type { Db } from "../../lib/db/pool.ts";
 import type { Executor } from "../../lib/executor/index.ts";
 import type { Logger } from "../../lib/log.ts";
+import * as metrics from "../../lib/metrics/index.ts";
 import { claimBatch, completeBatch, releaseClaims, scriptKey, type ClaimedRow, type ExhaustedHandler, type Finished, type CompletionEffects } from "../../lib/outbox/index.ts";
 
 export type HostCall = { appId: string; executionId: string; triggerDepth: number; rootExecutionId: string };
@@ -166,7 +167,9 @@ export class Dispatcher {
   private async complete(batch: Finished[], alone = false): Promise<Finished[]> {
     try {
       await completeBatch(this.db, batch, this.config, this.onExhausted, this.effects);
+      metrics.completed(batch);
     } catch (err) {
+      metrics.rolledBack(batch.map((f) => f.row.id));
       if (!isDataError(err)) {
         this.log.error({ err: String(err), executions: batch.length }, "completing executions failed; retrying");
         return batch;

@@ -8,6 +8,8 @@ import { Executor } from "../../lib/executor/index.ts";
 import { kvCompletionEffects, kvModule } from "../../lib/kv/index.ts";
 import { Listener } from "../../lib/listen/index.ts";
 import { createLogger } from "../../lib/log.ts";
+import { metricsPort, serveMetrics } from "../../lib/metrics/http.ts";
+import { collectProcessMetrics, watchDispatcher } from "../../lib/metrics/index.ts";
 import { OUTBOX_CHANNEL, heartbeat, unregisterDispatcher } from "../../lib/outbox/index.ts";
 import { Dispatcher, type HostCall } from "./dispatcher.ts";
 
@@ -23,6 +25,10 @@ const executor = await Executor.create<HostCall>({
   modules: [kvModule({ db, env: { config, log } }), deadLettersModule({ db, config })],
 });
 const dispatcher = new Dispatcher(db, executor, config, log, recordExhausted({ config, log }), kvCompletionEffects);
+collectProcessMetrics("dispatcher");
+watchDispatcher(() => ({ inFlight: dispatcher.inFlight, concurrency: config.dispatcherConcurrency }));
+const port = metricsPort("dispatcher", config);
+const metricsServer = port === null ? null : await serveMetrics(port, config.host, config.metricsToken, log);
 const beatOnce = () => heartbeat(db, dispatcher.id, config.dispatcherConcurrency, config.leaseMs, dispatcher.held());
 await beatOnce();
 
@@ -64,6 +70,7 @@ async function shutdown(signal: string): Promise<void> {
   await unregisterDispatcher(db, dispatcher.id).catch(() => undefined);
   await listener?.close().catch(() => undefined);
   await executor.close();
+  metricsServer?.close();
   await db.end();
   log.info("dispatcher stopped");
   process.exit(0);

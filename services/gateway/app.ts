@@ -3,15 +3,18 @@ import { bodyLimit } from "hono/body-limit";
 import { sql } from "../../lib/db/pool.ts";
 import { pendingMigrations } from "../../lib/db/migrate.ts";
 import { PayloadTooLargeError } from "../../lib/errors.ts";
+import { metricsResponse } from "../../lib/metrics/http.ts";
 import { adminRouter } from "./admin/index.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
+import { requestLog } from "./request-log.ts";
 import { userRoutes } from "./user-routes.ts";
 
-/** The gateway's HTTP surface: probes, the admin API under /api/v1, then user routes. */
+/** The gateway's HTTP surface: probes, metrics, the admin API under /api/v1, then user routes. */
 export function createApp(deps: GatewayDeps): Hono {
   const app = new Hono();
   app.onError((err, c) => errorResponse(c, err, deps.log));
+  app.use("*", requestLog(deps.log));
 
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
@@ -23,6 +26,11 @@ export function createApp(deps: GatewayDeps): Hono {
     } catch {
       return c.json({ status: "not_ready", reason: "database unreachable" }, 503);
     }
+  });
+
+  app.get("/metrics", async (c) => {
+    const r = await metricsResponse(c.req.header("authorization"), deps.config.metricsToken);
+    return c.body(r.body, r.status as 200 | 401, { "content-type": r.type });
   });
 
   // Every request body, admin or user route, is capped at PICLOUD_MAX_BODY_BYTES.

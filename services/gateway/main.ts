@@ -4,6 +4,7 @@ import { loadConfigOrExit, requireDatabaseUrl } from "../../lib/config.ts";
 import { createDb } from "../../lib/db/pool.ts";
 import { migrate } from "../../lib/db/migrate.ts";
 import { createLogger } from "../../lib/log.ts";
+import { collectProcessMetrics, watchOutbox } from "../../lib/metrics/index.ts";
 import { createGateway } from "./wire.ts";
 
 const config = loadConfigOrExit();
@@ -13,7 +14,9 @@ const log = createLogger("gateway", config.logLevel);
 await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: 20 });
 const gateway = await createGateway(config, log, db, databaseUrl);
-const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: process.env.PICLOUD_HOST ?? "0.0.0.0" }, (info) => {
+collectProcessMetrics("gateway");
+watchOutbox(db);
+const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: config.host }, (info) => {
   log.info({ port: info.port }, "gateway listening");
   process.send?.("ready"); // pm2 wait_ready, and the test harness
 });

@@ -7,10 +7,12 @@
 // marked abandoned, and its result is kept as an abandoned execution when it completes.
 import type { Context } from "hono";
 import type { ExecErrorCode } from "../../lib/executor/index.ts";
+import * as metrics from "../../lib/metrics/index.ts";
 import { abandonSync, availability, enqueue, keepAbandoned, type NewOutboxRow } from "../../lib/outbox/index.ts";
 import type { RouteTarget } from "../../lib/routes/index.ts";
 import type { GatewayDeps } from "./deps.ts";
 import { replyChannelFor, type Reply, type Waiting } from "./replies.ts";
+import { note } from "./request-log.ts";
 
 /** How much longer than the script's timeout a sync caller waits (SPEC: timeout + 2 s). */
 export const REPLY_GRACE_MS = 2000;
@@ -42,10 +44,12 @@ export function syncRunner(deps: GatewayDeps): (c: Context, route: RouteTarget, 
 
   const unavailable = (c: Context, message: string) => {
     c.header("Retry-After", "1");
+    note(c, { outcome: "unavailable" });
     return c.json({ error: "unavailable", message }, 503);
   };
 
   const answer = (c: Context, id: string, r: Reply): Response => {
+    note(c, { outcome: r.ok ? "succeeded" : r.error.code });
     if (r.ok) return new Response(r.response.body === "" ? null : r.response.body, { status: r.response.status, headers: r.response.headers });
     const { code, message } = r.error;
     return c.json(WITHOUT_MESSAGE.has(code) ? { error: code, execution_id: id } : { error: code, message, execution_id: id }, ERROR_STATUS[code] ?? 500);
@@ -68,6 +72,8 @@ export function syncRunner(deps: GatewayDeps): (c: Context, route: RouteTarget, 
       log.warn({ execution_id: id, err: String(err) }, "could not abandon a sync execution");
     }
     log.warn({ execution_id: id, reason: why, row: state }, "sync caller stopped waiting");
+    metrics.abandonedExecutions.inc({ reason: why, row: state });
+    note(c, { outcome: why });
     if (why === "closing" && state === "deleted") return unavailable(c, "the gateway is stopping");
     return c.json({ error: "timeout", execution_id: id }, 504);
   };
@@ -82,6 +88,7 @@ export function syncRunner(deps: GatewayDeps): (c: Context, route: RouteTarget, 
     const bound = new Promise<Response>((resolve) => {
       timer = setTimeout(() => {
         log.warn({ execution_id: row.id }, "sync request past its hard bound (the database does not answer)");
+        note(c, { outcome: "timeout" });
         resolve(c.json({ error: "timeout", execution_id: row.id }, 504));
       }, route.timeout_ms + REPLY_GRACE_MS + HARD_BOUND_EXTRA_MS);
     });

@@ -5,8 +5,10 @@ import { Hono, type Context } from "hono";
 import { ValidationError } from "../../lib/errors.ts";
 import type { ScriptRequest } from "../../lib/executor/index.ts";
 import { enqueue, enqueueOnce, type NewOutboxRow } from "../../lib/outbox/index.ts";
+import * as metrics from "../../lib/metrics/index.ts";
 import { matchRoute } from "../../lib/routes/index.ts";
 import type { GatewayDeps } from "./deps.ts";
+import { note, notedFor } from "./request-log.ts";
 import { syncRunner } from "./sync.ts";
 
 export function userRoutes(deps: GatewayDeps): Hono {
@@ -34,7 +36,13 @@ export function userRoutes(deps: GatewayDeps): Hono {
       payload: { request },
       rootExecutionId: id,
     };
-    if (route.dispatch_mode === "sync") return runSync(c, route, row);
+    note(c, { app: route.app_slug, script: route.script_name, execution_id: id });
+    if (route.dispatch_mode === "sync") {
+      const started = performance.now();
+      const res = await runSync(c, route, row);
+      metrics.syncRequestDuration.observe({ outcome: notedFor(c).outcome ?? "unknown" }, (performance.now() - started) / 1000);
+      return res;
+    }
 
     // Async: the trigger retry policy (SPEC section 6 defaults); an Idempotency-Key returns the
     // first execution accepted for this route and key in the last 24 hours.
@@ -43,10 +51,12 @@ export function userRoutes(deps: GatewayDeps): Hono {
     if (key !== undefined && (key.length < 1 || key.length > 255)) throw new ValidationError("Idempotency-Key", "must be 1 to 255 characters");
     try {
       const r = key !== undefined ? await enqueueOnce(db, row, key) : { acceptedAt: await enqueue(db, [row]), executionId: id };
+      note(c, { execution_id: r.executionId, outcome: "accepted" });
       return c.json({ accepted_at: r.acceptedAt, execution_id: r.executionId }, 202);
     } catch (err) {
       // Not accepted (or not known to be: a retry with the same Idempotency-Key is safe).
       log.warn({ err: String(err), route_id: route.id }, "could not enqueue an async execution");
+      note(c, { outcome: "unavailable" });
       c.header("Retry-After", "1");
       return c.json({ error: "unavailable", message: "the database is unreachable" }, 503);
     }

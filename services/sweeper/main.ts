@@ -4,6 +4,8 @@ import { createDb } from "../../lib/db/pool.ts";
 import { migrate } from "../../lib/db/migrate.ts";
 import { recordExhausted } from "../../lib/dead-letters/index.ts";
 import { createLogger } from "../../lib/log.ts";
+import { metricsPort, serveMetrics } from "../../lib/metrics/http.ts";
+import { collectProcessMetrics } from "../../lib/metrics/index.ts";
 import { sweepOnce } from "./sweep.ts";
 
 const config = loadConfigOrExit();
@@ -12,6 +14,9 @@ const log = createLogger("sweeper", config.logLevel);
 
 await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: 2 });
+collectProcessMetrics("sweeper");
+const port = metricsPort("sweeper", config);
+const metricsServer = port === null ? null : await serveMetrics(port, config.host, config.metricsToken, log);
 
 let stopping = false;
 let timer: NodeJS.Timeout | undefined;
@@ -37,6 +42,7 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, "sweeper stopping");
   clearTimeout(timer);
   await current;
+  metricsServer?.close();
   await db.end();
   process.exit(0);
 }

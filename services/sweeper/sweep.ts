@@ -5,7 +5,8 @@ import { sql, type Db } from "../../lib/db/pool.ts";
 import { deleteOldDeadLetters } from "../../lib/dead-letters/index.ts";
 import { deleteExpired } from "../../lib/kv/index.ts";
 import type { Logger } from "../../lib/log.ts";
-import { OUTBOX_CHANNEL, completeBatch, lockStaleClaims, type ExhaustedHandler } from "../../lib/outbox/index.ts";
+import * as metrics from "../../lib/metrics/index.ts";
+import { OUTBOX_CHANNEL, completeBatch, lockStaleClaims, type ExhaustedHandler, type Finished } from "../../lib/outbox/index.ts";
 
 /** Held (transaction-scoped) by a sweeper pass; a pass that cannot take it skips. */
 export const SWEEP_LOCK = 0x70_73_77_70; // "pswp"
@@ -16,6 +17,14 @@ export const RETENTION_BATCH = 5000;
 export type SweepResult = { ran: boolean; recovered: number; deleted: Record<string, number> };
 
 export async function sweepOnce(db: Db, config: Config, log: Logger, onExhausted?: ExhaustedHandler): Promise<SweepResult> {
+  const recovered: Finished[] = [];
+  const result = await metrics.settling(() => recovered.map((f) => f.row.id), () => pass(db, config, log, recovered, onExhausted));
+  metrics.recovered(recovered);
+  return result;
+}
+
+/** `recovered` gets the stale claims the pass fails, counted by the caller once the pass commits. */
+async function pass(db: Db, config: Config, log: Logger, recovered: Finished[], onExhausted?: ExhaustedHandler): Promise<SweepResult> {
   return db.transaction(async (tx) => {
     const got = await tx.oneFirst(sql.unsafe`SELECT pg_try_advisory_xact_lock(${SWEEP_LOCK}) AS got`);
     if (!got) return { ran: false, recovered: 0, deleted: {} };
@@ -26,16 +35,14 @@ export async function sweepOnce(db: Db, config: Config, log: Logger, onExhausted
     const stale = await lockStaleClaims(tx, config.heartbeatMs * 3);
     if (stale.length) {
       const now = new Date();
-      await completeBatch(
-        tx,
-        stale.map((row) => ({
+      recovered.push(
+        ...stale.map((row) => ({
           row,
           startedAt: now,
-          outcome: { ok: false, error: { code: "internal", message: `the dispatcher running it stopped (attempt ${row.attempts})` }, logs: [], durationMs: 0 },
+          outcome: { ok: false as const, error: { code: "internal" as const, message: `the dispatcher running it stopped (attempt ${row.attempts})` }, logs: [], durationMs: 0 },
         })),
-        config,
-        onExhausted,
       );
+      await completeBatch(tx, recovered, config, onExhausted);
       await tx.query(sql.unsafe`SELECT pg_notify(${OUTBOX_CHANNEL}, '')`);
       log.warn({ recovered: stale.length, executions: stale.map((r) => r.id) }, "recovered stale claims");
     }

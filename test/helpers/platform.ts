@@ -12,7 +12,17 @@ import { freshDatabase } from "./db.ts";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export type ProcName = "gateway" | "dispatcher" | "sweeper";
-export type Proc = { name: ProcName; child: ChildProcess; env: Record<string, string>; output: () => string; exited: Promise<number | null> };
+export type Proc = {
+  name: ProcName;
+  child: ChildProcess;
+  env: Record<string, string>;
+  output: () => string;
+  exited: Promise<number | null>;
+  /** A gateway's own address (a second gateway gets its own port: start("gateway", { PICLOUD_PORT })). */
+  url?: string;
+  /** Where the process serves /metrics (gateways always; the others with startPlatform({ metrics: true })). */
+  metricsUrl?: string;
+};
 export type Platform = {
   url: string;
   dbUrl: string;
@@ -45,7 +55,7 @@ export const FAST_ENV = {
   PICLOUD_SHUTDOWN_TIMEOUT_MS: "3000",
 };
 
-export async function startPlatform(opts: { dispatchers?: number; sweeper?: boolean; env?: Record<string, string>; dbUrl?: string } = {}): Promise<Platform> {
+export async function startPlatform(opts: { dispatchers?: number; sweeper?: boolean; env?: Record<string, string>; dbUrl?: string; metrics?: boolean } = {}): Promise<Platform> {
   const dbUrl = opts.dbUrl ?? (await freshDatabase()).url;
   if (opts.dbUrl) await migrate(dbUrl);
   const port = await freePort();
@@ -54,6 +64,13 @@ export async function startPlatform(opts: { dispatchers?: number; sweeper?: bool
   const url = `http://127.0.0.1:${port}`;
 
   const start = async (name: ProcName, extra: Record<string, string> = {}): Promise<Proc> => {
+    if (opts.metrics && name !== "gateway" && extra.PICLOUD_METRICS_PORT === undefined) {
+      // Kept in the proc's env, so a restart serves on the same port. A dispatcher serves on base + 1 + instance (0 here).
+      const port = await freePort();
+      extra = { ...extra, PICLOUD_METRICS_PORT: String(name === "dispatcher" ? port - 1 : port) };
+    }
+    const own = name === "gateway" ? `http://127.0.0.1:${extra.PICLOUD_PORT ?? port}` : undefined;
+    const metricsPort = name === "gateway" ? undefined : Number(extra.PICLOUD_METRICS_PORT ?? 0) + (name === "dispatcher" ? 1 : 0);
     const child = spawn(process.execPath, ["--import", "tsx", path.join(root, `services/${name}/main.ts`)], { cwd: root, env: { ...env, ...extra }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
     // Each main.ts says process.send("ready") (pm2's wait_ready) once it is up.
     let ready = false;
@@ -67,10 +84,12 @@ export async function startPlatform(opts: { dispatchers?: number; sweeper?: bool
     child.stderr!.on("data", (d) => (out += d));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     const p: Proc = { name, child, env: extra, output: () => out, exited };
+    if (own) p.url = own;
+    p.metricsUrl = own ? `${own}/metrics` : metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : undefined;
     procs.push(p);
     await waitUntil(async () => {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited early (${child.exitCode ?? child.signalCode}):\n${out}`);
-      return ready && (name !== "gateway" || (await fetch(`${url}/readyz`).catch(() => null))?.status === 200);
+      return ready && (!own || (await fetch(`${own}/readyz`).catch(() => null))?.status === 200);
     }, 30_000);
     return p;
   };
@@ -118,7 +137,7 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
 }
 
 /** A port the OS just handed out (and took back): free for the gateway to bind. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);

@@ -7,7 +7,9 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { recordExecution } from "../../../lib/executions/index.ts";
 import { commitExecutionWrites } from "../../../lib/kv/index.ts";
+import * as metrics from "../../../lib/metrics/index.ts";
 import type { GatewayDeps } from "../deps.ts";
+import { note } from "../request-log.ts";
 import { scriptAccess } from "./access.ts";
 import { body, caller, type AdminEnv } from "./http.ts";
 
@@ -54,7 +56,8 @@ export function executeRoutes(deps: GatewayDeps): Hono<AdminEnv> {
         call,
       ),
     };
-    await db.transaction(async (tx) => {
+    // What the run's writes count (trigger rows dropped past the depth) is counted once this commits.
+    await metrics.settling(() => [id], () => db.transaction(async (tx) => {
       await commitExecutionWrites(tx, [run], { isolate: true });
       const outcome = run.outcome;
       await recordExecution(tx, {
@@ -71,8 +74,10 @@ export function executeRoutes(deps: GatewayDeps): Hono<AdminEnv> {
         logs: outcome.logs,
         ...(outcome.ok ? { response: outcome.response } : { error: outcome.error }),
       });
-    });
+    }));
     const outcome = run.outcome;
+    metrics.countExecution("direct", outcome);
+    note(c, { app: app.slug, script: script.name, execution_id: id, outcome: outcome.ok ? "succeeded" : outcome.error.code });
     return c.json({
       execution_id: id,
       status: outcome.ok ? "succeeded" : "failed",
