@@ -2,6 +2,8 @@
 // 1. DATABASE_URL unset → an embedded Postgres with its data under .picloud/ (reused).
 // 2. Migrations, so a broken one stops start-up here with its file name and error.
 // 3. pm2-runtime with ecosystem.config.cjs: gateway, dispatcher(s), sweeper.
+// `npm run dev` (--pretty): the same, with every process's JSON log lines made readable by
+// pino-pretty (a dev dependency) when stdout is a terminal; piped elsewhere they stay JSON.
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +16,8 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 // Local state (embedded Postgres data, pm2's home); git-ignored.
 const stateDir = path.resolve(process.env.PICLOUD_DATA_DIR ?? path.join(root, ".picloud"));
 const config = loadConfigOrExit();
-const log = createLogger("launcher", config.logLevel);
+const pretty = process.argv.includes("--pretty") && process.stdout.isTTY ? await prettyStream() : undefined;
+const log = createLogger("launcher", config.logLevel, pretty);
 
 let embedded: EmbeddedDb | undefined;
 let databaseUrl = config.databaseUrl;
@@ -44,8 +47,10 @@ const child = spawn(path.join(root, "node_modules/.bin/pm2-runtime"), [path.join
   cwd: root,
   // pm2 keeps its state per project, so two checkouts never share a daemon.
   env: { PM2_HOME: path.join(stateDir, "pm2"), ...process.env, DATABASE_URL: databaseUrl },
-  stdio: "inherit",
+  // pm2-runtime passes on each process's stdout (where pino writes) as is; its own lines are not JSON and pass through pino-pretty unchanged.
+  stdio: ["inherit", pretty ? "pipe" : "inherit", "inherit"],
 });
+if (pretty) child.stdout!.pipe(pretty, { end: false }); // the launcher still writes to it after pm2-runtime ends
 
 let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -60,7 +65,21 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-const code: number = await new Promise((resolve) => child.on("exit", (c, s) => resolve(c ?? (s ? 0 : 1))));
+// "close": after its output is through (and, with --pretty, printed).
+const code: number = await new Promise((resolve) => child.on("close", (c, s) => resolve(c ?? (s ? 0 : 1))));
 await embedded?.stop();
 log.info({ code }, "stopped");
+// pino-pretty formats asynchronously: let it print what it holds (briefly: never hang an exit on it).
+if (pretty) await new Promise((r) => (pretty.once("close", r).end(), setTimeout(r, 1000).unref()));
 process.exit(code);
+
+async function prettyStream(): Promise<NodeJS.WritableStream | undefined> {
+  try {
+    const { default: pinoPretty } = await import("pino-pretty");
+    // sync: every line is out before process.exit
+    return pinoPretty({ colorize: true, sync: true, singleLine: true, translateTime: "SYS:HH:MM:ss.l", ignore: "hostname,service", messageFormat: "{service}: {msg}" });
+  } catch (err) {
+    process.stderr.write(`picloud: logs stay JSON: pino-pretty (a dev dependency) is not installed (${String(err)})\n`);
+    return undefined;
+  }
+}
