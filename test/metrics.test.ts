@@ -6,7 +6,7 @@ import { sql } from "../lib/db/pool.ts";
 import { metricsPort } from "../lib/metrics/http.ts";
 import * as metrics from "../lib/metrics/index.ts";
 import { loadConfig, ConfigError } from "../lib/config.ts";
-import { startPlatform, waitUntil, type Platform, type Proc } from "./helpers/platform.ts";
+import { freePort, startPlatform, waitUntil, type Platform, type Proc } from "./helpers/platform.ts";
 import { parseExposition, promtoolCheck, scrape, valueOf, type Exposition } from "./helpers/prom.ts";
 
 const TOKEN = "metrics-token-0123456789";
@@ -110,6 +110,32 @@ test.serial("sync requests: executions by kind and outcome and their durations (
   t.is(synced(g1, "succeeded") - synced(g0, "succeeded"), 3);
   t.is(synced(g1, "script_error") - synced(g0, "script_error"), 1);
   t.true(val(g1, "picloud_sync_request_duration_seconds_sum", { outcome: "succeeded" }) > val(g0, "picloud_sync_request_duration_seconds_sum", { outcome: "succeeded" }));
+});
+
+/** The JSON log lines a process wrote. */
+const lines = (proc: Proc) => proc.output().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+test.serial("one JSON log line per request (gateway) and per execution (dispatcher), with app, script, execution id, outcome and duration; LOG_LEVEL respected", async (t) => {
+  const r = await p.api().get("/boom");
+  t.is(r.status, 502);
+  const id = r.body.execution_id as string;
+  let request: Record<string, unknown> | undefined;
+  let execution: Record<string, unknown> | undefined;
+  await waitUntil(() => {
+    request = lines(gateway()).find((l) => l.msg === "request" && l.execution_id === id);
+    execution = lines(dispatcher()).find((l) => l.msg === "execution finished" && l.execution_id === id);
+    return !!request && !!execution;
+  }, 5000);
+  t.like(request, { level: 30, service: "gateway", method: "GET", path: "/boom", status: 502, app: "m", script: "boom", outcome: "script_error" });
+  t.is(typeof request!.duration_ms, "number");
+  t.like(execution, { level: 30, service: "dispatcher", app: "m", script: "boom", kind: "http_sync", outcome: "script_error" });
+  t.is(typeof execution!.duration_ms, "number");
+  t.is(lines(gateway()).filter((l) => l.execution_id === id && l.msg === "request").length, 1);
+  // probes log at debug: absent at LOG_LEVEL=info, present at debug (the harness polled /readyz)
+  t.false(lines(gateway()).some((l) => l.path === "/readyz"));
+  const chatty = await p.start("gateway", { PICLOUD_PORT: String(await freePort()), LOG_LEVEL: "debug" });
+  t.true(lines(chatty).some((l) => l.path === "/readyz" && l.level === 20));
+  await p.stop(chatty);
 });
 
 test.serial("a failing async route: a retry, a dead letter; its failing handler: a handler failure", async (t) => {
