@@ -92,12 +92,17 @@ export const OUTBOX_READY = sql.fragment`
   FROM outbox WHERE claimed_by IS NULL AND run_at <= now()`;
 
 let outboxDb: Db | undefined;
+const OUTBOX_READ_TIMEOUT_MS = 2000;
 let outboxRead: { at: number; value: Promise<{ n: number; age: number } | null> } | undefined;
 /** Both gauges from one statement per scrape (the registry collects metrics concurrently). */
 function readOutbox(): Promise<{ n: number; age: number } | null> {
   if (!outboxDb) return Promise.resolve(null);
   if (!outboxRead || Date.now() - outboxRead.at > 250) {
-    const value = outboxDb.one(sql.type(z.object({ n: z.number(), age: z.number() }))`${OUTBOX_READY}`).catch(() => null);
+    // A database that does not answer must not hold the scrape (Prometheus would mark the process down).
+    const value = Promise.race([
+      outboxDb.one(sql.type(z.object({ n: z.number(), age: z.number() }))`${OUTBOX_READY}`).catch(() => null),
+      new Promise<null>((resolve) => setTimeout(() => resolve(null), OUTBOX_READ_TIMEOUT_MS).unref()),
+    ]);
     outboxRead = { at: Date.now(), value };
   }
   return outboxRead.value;
