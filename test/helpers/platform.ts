@@ -118,7 +118,7 @@ export async function waitUntil(check: () => Promise<boolean> | boolean, timeout
 }
 
 /** A port the OS just handed out (and took back): free for the gateway to bind. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
