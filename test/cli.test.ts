@@ -160,7 +160,10 @@ test("kv set, get and list; a value that is not JSON is exit 2", async (t) => {
 
   const bad = await picloud(["kv", "set", "--app", "demo", "users", "u/3", "{name:1}"]);
   t.is(bad.code, 2);
-  t.regex(bad.stderr, /^picloud kv set: <value-json> is not valid JSON \(.*\); quote text as JSON: '"\{name:1\}"'\n$/);
+  t.regex(bad.stderr, /^picloud kv set: <value-json> is not valid JSON \(.*position 1\)\n$/);
+  const text = await picloud(["kv", "set", "--app", "demo", "users", "u/3", "Ada"]);
+  t.is(text.code, 2);
+  t.regex(text.stderr, /^picloud kv set: <value-json> is not valid JSON \(.*\); text needs JSON quotes: '"Ada"'\n$/);
   const gone = await picloud(["kv", "get", "--app", "demo", "users", "u/3"]);
   t.is(gone.code, 1);
   t.is(gone.stderr, "picloud kv get: key not found (HTTP 404 not_found)\n");

@@ -54,7 +54,7 @@ export const deploy: Command = {
         ...(bound
           ? ([
               [`route ${bound.action}`, `${bound.route.methods?.join(",") ?? "any method"} ${bound.route.path} (${bound.route.dispatch_mode})`],
-              ["call it", `${r.url}${bound.route.path}`],
+              ["url", `${r.url}${bound.route.path}`],
             ] as [string, string][])
           : []),
       ]),

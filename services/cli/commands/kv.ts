@@ -33,7 +33,8 @@ export const kvSet: Command = {
     try {
       value = JSON.parse(raw);
     } catch (err) {
-      throw new UsageError(`<value-json> is not valid JSON (${(err as Error).message}); quote text as JSON: '"${raw}"'`);
+      const hint = /^\s*[[{"]/.test(raw) ? "" : `; text needs JSON quotes: '${JSON.stringify(raw)}'`;
+      throw new UsageError(`<value-json> is not valid JSON (${(err as Error).message})${hint}`);
     }
     const ttl = integer(r, "ttl", 1, 10 * 365 * 24 * 3600);
     const entry = await r.api.put<Entry>(keyPath(r), ttl === undefined ? { value } : { value, ttl_secs: ttl });

@@ -50,7 +50,7 @@ export const logs: Command = {
 };
 
 function describe(e: Execution): string {
-  const result = e.response ? `${e.response.status} ${e.response.body}` : undefined;
+  const result = e.response ? (e.response.body ? `${e.response.status} ${e.response.body}` : `${e.response.status} (no body)`) : undefined;
   const head = fields([
     ["execution", e.id],
     ["status", e.status],
