@@ -125,6 +125,7 @@ test("deploy --async: 202, then logs --wait shows the execution succeeded with i
   t.regex(shown, new RegExp(`execution\\s+${execution_id}`));
   t.regex(shown, /status\s+succeeded/);
   t.regex(shown, /kind\s+http_async/);
+  t.regex(shown, /script\s+later \([0-9a-f-]{36}\)/);
   t.regex(shown, /duration\s+\d+ ms/);
   t.regex(shown, /result\s+200 \{"doubled":42\}/);
   t.regex(shown, /console:\n\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+log\s+got 21/);

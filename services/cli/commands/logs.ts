@@ -1,7 +1,7 @@
 // logs: one execution — its status, timings, what it answered or how it failed, and the
 // console lines the script wrote. --wait follows a queued or running one until it ends.
 import { seg } from "../client.ts";
-import { integer, type Command } from "../command.ts";
+import { integer, type Command, type Run } from "../command.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { fields, when } from "../output.ts";
 
@@ -45,17 +45,24 @@ export const logs: Command = {
         e = await get();
       }
     }
-    r.print(e, describe(e));
+    r.print(e, r.json ? "" : describe(e, await scriptName(r, e.script_id)));
   },
 };
 
-function describe(e: Execution): string {
+/** The script's name for a person; its id alone when it is gone or hidden. */
+async function scriptName(r: Run, id: string | null): Promise<string | null> {
+  if (!id) return null;
+  const s = await r.api.get<{ name: string }>(`/admin/scripts/${seg(id)}`).catch(() => null);
+  return s ? `${s.name} (${id})` : id;
+}
+
+function describe(e: Execution, script: string | null): string {
   const result = e.response ? (e.response.body ? `${e.response.status} ${e.response.body}` : `${e.response.status} (no body)`) : undefined;
   const head = fields([
     ["execution", e.id],
     ["status", e.status],
     ["kind", e.kind],
-    ["script", e.script_id],
+    ["script", script],
     ["attempts", e.attempts],
     ["queued", when(e.queued_at)],
     ["finished", e.finished_at ? when(e.finished_at) : undefined],
