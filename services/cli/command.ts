@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { client, type Client } from "./client.ts";
 import { UsageError } from "./errors.ts";
-import { readSaved, serverUrl, env, type Saved } from "./settings.ts";
+import { env, readSaved, serverUrl } from "./settings.ts";
 
 export type Option = { type: "string" | "boolean"; multiple?: boolean; value?: string; help: string };
 
@@ -24,9 +24,7 @@ export type Command = {
 
 export type Run = {
   json: boolean;
-  positionals: string[];
   url: string;
-  saved: Saved;
   /** The admin API with the saved or PICLOUD_TOKEN token. */
   api: Client;
   opt(name: string): string | undefined;
@@ -79,9 +77,7 @@ export async function runCommand(c: Command, argv: string[], out: (s: string) =>
   const json = values.json === true;
   const run: Run = {
     json,
-    positionals: parsed.positionals,
     url,
-    saved,
     api: client(url, token),
     opt: (name) => values[name] as string | undefined,
     need(name) {
