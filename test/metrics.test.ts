@@ -125,7 +125,7 @@ test.serial("one JSON log line per request (gateway) and per execution (dispatch
     request = lines(gateway()).find((l) => l.msg === "request" && l.execution_id === id);
     execution = lines(dispatcher()).find((l) => l.msg === "execution finished" && l.execution_id === id);
     return !!request && !!execution;
-  }, 5000);
+  }, 15_000);
   t.like(request, { level: 30, service: "gateway", method: "GET", path: "/boom", status: 502, app: "m", script: "boom", outcome: "script_error" });
   t.is(typeof request!.duration_ms, "number");
   t.like(execution, { level: 30, service: "dispatcher", app: "m", script: "boom", kind: "http_sync", outcome: "script_error" });
