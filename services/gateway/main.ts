@@ -11,7 +11,8 @@ const databaseUrl = requireDatabaseUrl(config);
 const log = createLogger("gateway", config.logLevel);
 
 await migrate(databaseUrl);
-const db = await createDb(databaseUrl, { maximumPoolSize: 20 });
+// The prepared pool carries every request's enqueue: at 32–50 callers, 8 connections keep it unqueued.
+const db = await createDb(databaseUrl, { maximumPoolSize: 20, preparedPoolSize: 8 });
 const gateway = await createGateway(config, log, db, databaseUrl);
 const server = serve({ fetch: gateway.app.fetch, port: config.port, hostname: process.env.PICLOUD_HOST ?? "0.0.0.0" }, (info) => {
   log.info({ port: info.port }, "gateway listening");
