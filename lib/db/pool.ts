@@ -1,7 +1,9 @@
-import { createPool, createTypeParserPreset, sql, type DatabasePool } from "slonik";
+import { createPool, createTypeParserPreset, sql, type DatabasePool, type QuerySqlToken } from "slonik";
+import { createPrepared, type Prepared } from "./prepared.ts";
 
 export { sql };
-export type Db = DatabasePool;
+/** `prepared`: the hot path's named statements (prepared.ts), ended with the pool. */
+export type Db = DatabasePool & { readonly prepared?: Prepared };
 
 const isoTimestamp = (value: string | null) => (value === null ? null : new Date(value).toISOString());
 
@@ -9,13 +11,13 @@ const isoTimestamp = (value: string | null) => (value === null ? null : new Date
  * A slonik pool for one process. Timestamps come back as ISO-8601 strings (what the API
  * returns), bigint as number; everything else is slonik's preset.
  */
-export async function createDb(url: string, opts: { maximumPoolSize?: number; statementTimeoutMs?: number } = {}): Promise<Db> {
+export async function createDb(url: string, opts: { maximumPoolSize?: number; statementTimeoutMs?: number; preparedPoolSize?: number } = {}): Promise<Db> {
   const typeParsers = [
     ...createTypeParserPreset().filter((p) => p.name !== "timestamptz" && p.name !== "timestamp"),
     { name: "timestamptz", parse: isoTimestamp },
     { name: "timestamp", parse: (v: string | null) => (v === null ? null : new Date(`${v}Z`).toISOString()) },
   ];
-  return createPool(url, {
+  const pool = await createPool(url, {
     maximumPoolSize: opts.maximumPoolSize ?? 10,
     typeParsers,
     captureStackTrace: false,
@@ -30,4 +32,16 @@ export async function createDb(url: string, opts: { maximumPoolSize?: number; st
     queryRetryLimit: 0,
     transactionRetryLimit: 0,
   });
+  const prepared = createPrepared(url, { max: opts.preparedPoolSize ?? 2, statementTimeoutMs: opts.statementTimeoutMs ?? 60_000 });
+  const endPool = pool.end.bind(pool);
+  return Object.assign(pool, { prepared, end: async () => void (await Promise.all([endPool(), prepared.end()])) });
+}
+
+/**
+ * A hot-path statement's rows: as a named prepared statement when `db` is a pool from createDb,
+ * through slonik otherwise (inside a transaction). The token's text must not depend on the data.
+ */
+export function hotRows<T>(db: Pick<DatabasePool, "any"> | Pick<Db, "any" | "prepared">, token: QuerySqlToken): Promise<readonly T[]> {
+  const prepared = "prepared" in db ? db.prepared : undefined;
+  return prepared ? prepared.rows<T>(token) : (db.any(token) as Promise<readonly T[]>);
 }

@@ -1,6 +1,6 @@
 import type { Config } from "../config.ts";
 import { z } from "zod";
-import { sql, type Db } from "../db/pool.ts";
+import { hotRows, sql, type Db } from "../db/pool.ts";
 import { insertAbandoned } from "../executions/abandoned.ts";
 import { executionsFrom, executionsJson, insertExecutions, type ExecutionKind, type FinishedExecution } from "../executions/index.ts";
 import type { ExecutionOutcome } from "../executor/index.ts";
@@ -11,7 +11,7 @@ import { retryDelayMs } from "./retry.ts";
 /** `call`: the host-call context the execution ran with (SDK modules keep its state by it). */
 export type Finished = { row: ClaimedRow; outcome: ExecutionOutcome; startedAt: Date; call?: unknown };
 
-type Tx = Pick<Db, "query" | "any" | "anyFirst" | "one" | "maybeOne" | "oneFirst" | "transaction">;
+type Tx = Pick<Db, "query" | "any" | "anyFirst" | "one" | "maybeOne" | "oneFirst" | "transaction"> & { readonly prepared?: Db["prepared"] };
 /** Rows whose last attempt failed, inside the completing transaction (dead letters plug in here). */
 export type ExhaustedHandler = (tx: Tx, items: Finished[]) => Promise<void>;
 
@@ -99,7 +99,8 @@ async function completeStatement(db: Tx, items: Finished[], config: Config, onEx
     SELECT g.id, (SELECT count(*) FROM replied) AS replies FROM gone g`;
   const exhausted = finals.filter((f) => !f.outcome.ok && f.row.kind !== "http_sync");
   if (!onExhausted || !exhausted.length) {
-    await db.query(statement);
+    // Its text does not depend on the batch (arrays), so it is prepared once per connection.
+    await hotRows(db, statement);
     return;
   }
   await db.transaction(async (tx) => {

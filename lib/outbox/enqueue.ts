@@ -1,9 +1,6 @@
-import { z } from "zod";
-import { sql, type Db } from "../db/pool.ts";
+import { hotRows, sql, type Db } from "../db/pool.ts";
 import { jsonbText } from "./jsonb.ts";
 import type { RetryPolicy } from "./retry.ts";
-
-const zAccepted = z.object({ accepted_at: z.string() });
 
 /** Dispatchers LISTEN here; the payload is empty (NOTIFY payloads are capped, and never carry work). */
 export const OUTBOX_CHANNEL = "picloud_outbox";
@@ -32,13 +29,15 @@ const values = (r: NewOutboxRow) => sql.fragment`(
 /**
  * Inserts ready rows and wakes the dispatchers, in one statement: the NOTIFY is sent when (and
  * only if) the surrounding transaction commits. Returns the commit-side time of the insert.
+ * Prepared (hotRows) outside a transaction: the gateway's one-row insert has one text.
  */
-export async function enqueue(db: Pick<Db, "oneFirst">, rows: NewOutboxRow[]): Promise<string> {
-  return db.oneFirst(sql.type(zAccepted)`
+export async function enqueue(db: Pick<Db, "any" | "prepared">, rows: NewOutboxRow[]): Promise<string> {
+  const [r] = await hotRows<{ accepted_at: string }>(db, sql.unsafe`
     WITH ins AS (
       INSERT INTO outbox (id, kind, app_id, script_id, route_id, trigger_id, payload, reply_to, max_attempts, retry, trigger_depth, root_execution_id)
       VALUES ${sql.join(rows.map(values), sql.fragment`, `)}
       RETURNING created_at)
     SELECT (SELECT max(created_at) FROM ins) AS accepted_at
     FROM (SELECT pg_notify(${OUTBOX_CHANNEL}, '')) AS wake`);
+  return r!.accepted_at;
 }

@@ -21,6 +21,13 @@ export class Dispatcher {
   private stopping = false;
   private dueTimer: NodeJS.Timeout | undefined;
   private dueAt = Infinity;
+  /**
+   * Ready rows may be waiting that no claim has seen: a wake came while every slot was busy, or
+   * the last claim filled every free slot. Only then does a completion claim again; otherwise
+   * the last claim saw everything ready, and whatever came after it comes with a NOTIFY (each
+   * claim is a statement, and both dispatchers wake on every NOTIFY anyway).
+   */
+  private maybeMore = true;
 
   constructor(
     private readonly db: Db,
@@ -60,11 +67,17 @@ export class Dispatcher {
   private async pump(): Promise<void> {
     for (;;) {
       const free = this.config.dispatcherConcurrency - this.running.size;
-      if (free <= 0 || this.stopping) return;
+      if (this.stopping) return;
+      if (free <= 0) {
+        this.maybeMore = true;
+        return;
+      }
+      this.maybeMore = false;
       let claimed: Awaited<ReturnType<typeof claimBatch>>;
       try {
         claimed = await claimBatch(this.db, this.id, free, this.config.leaseMs, [...this.sources.keys()]);
       } catch (err) {
+        this.maybeMore = true;
         this.log.error({ err: String(err) }, "claim failed; the next poll retries");
         return;
       }
@@ -190,7 +203,8 @@ export class Dispatcher {
       return this.complete([{ ...f, outcome: { ok: false, error: { code: "internal", message }, logs: [], durationMs: f.outcome.durationMs } }], true);
     }
     for (const f of batch) this.running.delete(f.row.id);
-    this.wake();
+    // A failed row may have gone back with a delay: a claim learns when it comes due.
+    if (this.maybeMore || batch.some((f) => !f.outcome.ok)) this.wake();
     return [];
   }
 

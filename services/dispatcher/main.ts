@@ -21,6 +21,7 @@ await migrate(databaseUrl);
 const db = await createDb(databaseUrl, { maximumPoolSize: Math.min(config.dispatcherConcurrency + 2, 20) });
 const executor = await Executor.create<HostCall>({
   workers: config.executorWorkers,
+  standbyWorker: config.executorStandby,
   logger: log,
   modules: [kvModule({ db, env: { config, log } }), deadLettersModule({ db, config })],
 });

@@ -12,7 +12,8 @@ const databaseUrl = requireDatabaseUrl(config);
 const log = createLogger("gateway", config.logLevel);
 
 await migrate(databaseUrl);
-const db = await createDb(databaseUrl, { maximumPoolSize: 20 });
+// The prepared pool carries every request's enqueue: at 32–50 callers, 8 connections keep it unqueued.
+const db = await createDb(databaseUrl, { maximumPoolSize: 20, preparedPoolSize: 8 });
 const gateway = await createGateway(config, log, db, databaseUrl);
 collectProcessMetrics("gateway");
 watchOutbox(db);

@@ -4,7 +4,7 @@
 // whose reply was sent while we were away are answered from the executions table. When the
 // gateway stops, every waiter is told to stop waiting, so no caller hangs.
 import { z } from "zod";
-import { sql, type Db } from "../../lib/db/pool.ts";
+import { hotRows, sql, type Db } from "../../lib/db/pool.ts";
 import type { ExecErrorCode, ScriptResponse } from "../../lib/executor/index.ts";
 import type { Listener } from "../../lib/listen/index.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -69,7 +69,7 @@ export class ReplyWaiter {
 
   /** The recorded result of a finished execution (null while it is not finished). */
   async result(id: string): Promise<Reply | null> {
-    const row = await this.db.maybeOne(sql.type(stored)`SELECT id, status, response, error FROM executions WHERE id = ${id}`);
+    const [row] = await hotRows<z.infer<typeof stored>>(this.db, sql.unsafe`SELECT id, status, response, error FROM executions WHERE id = ${id}`);
     return row ? toReply(row) : null;
   }
 

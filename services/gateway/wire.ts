@@ -18,7 +18,7 @@ export type Gateway = { app: Hono; listener: Listener; close(): Promise<void> };
 
 export async function createGateway(config: Config, log: Logger, db: Db, databaseUrl: string): Promise<Gateway> {
   await loadSourceChecker();
-  const executor = await Executor.create({ workers: config.executorWorkers, logger: log, modules: [kvModule({ db, env: { config, log } }), deadLettersModule({ db, config })] });
+  const executor = await Executor.create({ workers: config.executorWorkers, standbyWorker: config.executorStandby, logger: log, modules: [kvModule({ db, env: { config, log } }), deadLettersModule({ db, config })] });
   const routes = new RouteCache(db);
   let replies: ReplyWaiter | undefined;
   const listener = new Listener(databaseUrl, log, () => {
