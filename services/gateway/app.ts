@@ -4,11 +4,12 @@ import { sql } from "../../lib/db/pool.ts";
 import { pendingMigrations } from "../../lib/db/migrate.ts";
 import { PayloadTooLargeError } from "../../lib/errors.ts";
 import { adminRouter } from "./admin/index.ts";
+import { dashboardRouter } from "./dashboard/index.tsx";
 import type { GatewayDeps } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
 import { userRoutes } from "./user-routes.ts";
 
-/** The gateway's HTTP surface: probes, the admin API under /api/v1, then user routes. */
+/** The gateway's HTTP surface: probes, the admin API under /api/v1, the dashboard under /admin, then user routes. */
 export function createApp(deps: GatewayDeps): Hono {
   const app = new Hono();
   app.onError((err, c) => errorResponse(c, err, deps.log));
@@ -37,6 +38,8 @@ export function createApp(deps: GatewayDeps): Hono {
   );
 
   app.route("/api/v1", adminRouter(deps));
+  // The dashboard owns /admin and everything under it (lib/routes PLATFORM_PATHS: no user route there).
+  app.route("/admin", dashboardRouter(deps));
   app.route("/", userRoutes(deps));
   return app;
 }
