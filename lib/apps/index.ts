@@ -1,6 +1,6 @@
 import { UniqueIntegrityConstraintViolationError } from "slonik";
 import { z } from "zod";
-import { roleAtLeast, type Role } from "../auth/roles.ts";
+import { may, type Role } from "../auth/roles.ts";
 import type { Principal } from "../auth/tokens.ts";
 import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, ForbiddenError, NotFoundError } from "../errors.ts";
@@ -27,7 +27,7 @@ export async function appAccess(db: Pick<Db, "maybeOne">, who: Principal, where:
     WHERE ${cond}`);
   if (!row || (!who.isOwner && row.role === null)) throw new NotFoundError(what);
   const role = who.isOwner ? "owner" : (row.role as Role);
-  if (role !== "owner" && !roleAtLeast(role, need)) throw new ForbiddenError(`this needs the ${need} role on app ${row.slug}; you are ${role}`);
+  if (!may(role, need)) throw new ForbiddenError(`this needs the ${need} role on app ${row.slug}; you are ${role}`);
   return { ...row, role };
 }
 

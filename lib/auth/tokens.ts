@@ -29,11 +29,16 @@ const principalRow = z.object({ token_id: z.string(), user_id: z.string(), email
 export async function authenticate(db: Db, header: string | undefined): Promise<Principal> {
   const m = /^Bearer\s+(\S+)$/i.exec(header ?? "");
   if (!m) throw new UnauthenticatedError("missing bearer token (Authorization: Bearer <token>)");
+  return authenticateSecret(db, m[1]!);
+}
+
+/** The principal of a token secret (a bearer token, or the dashboard's session cookie). */
+export async function authenticateSecret(db: Db, secret: string): Promise<Principal> {
   const row = await db.maybeOne(sql.type(principalRow)`
     SELECT t.id AS token_id, u.id AS user_id, u.email, u.is_owner, t.scopes,
            (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute') AS stale
     FROM api_tokens t JOIN users u ON u.id = t.user_id
-    WHERE t.token_hash = ${sql.binary(hashOf(m[1]!))} AND (t.expires_at IS NULL OR t.expires_at > now())`);
+    WHERE t.token_hash = ${sql.binary(hashOf(secret))} AND (t.expires_at IS NULL OR t.expires_at > now())`);
   if (!row) throw new UnauthenticatedError("invalid or expired token");
   // last_used_at is kept to the minute, so a busy token does not write on every request.
   if (row.stale) {

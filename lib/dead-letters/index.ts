@@ -164,6 +164,21 @@ export async function countUnresolved(db: Pick<Db, "oneFirst">, appId: string): 
   return Number(await db.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM dead_letters WHERE app_id = ${appId} AND ${OPEN}`));
 }
 
+/** Unresolved dead letters per app, for a list of apps in one query (apps with none are absent). */
+export async function countUnresolvedByApp(db: Pick<Db, "any">, appIds: readonly string[]): Promise<Map<string, number>> {
+  if (!appIds.length) return new Map();
+  const rows = await db.any(sql.type(z.object({ app_id: z.string(), n: z.number() }))`
+    SELECT app_id, count(*)::int AS n FROM dead_letters WHERE app_id = ANY(${sql.array([...appIds], "uuid")}) AND ${OPEN} GROUP BY app_id`);
+  return new Map(rows.map((r) => [r.app_id, r.n]));
+}
+
+/** The dead letters of one lineage (the same root execution), oldest first: a dead letter's error history across replays. */
+export async function deadLetterLineage(db: Pick<Db, "any">, appId: string, rootExecutionId: string, limit = 50): Promise<readonly DeadLetter[]> {
+  return db.any(sql.type(deadLetterRow)`
+    SELECT ${COLUMNS} FROM dead_letters WHERE app_id = ${appId} AND root_execution_id = ${rootExecutionId}
+    ORDER BY created_at, id LIMIT ${limit}`);
+}
+
 export async function getDeadLetter(db: Pick<Db, "maybeOne">, appId: string, id: string): Promise<DeadLetter> {
   if (!isUuid(id)) throw new NotFoundError("dead letter");
   const row = await db.maybeOne(sql.type(deadLetterRow)`SELECT ${COLUMNS} FROM dead_letters WHERE id = ${id} AND app_id = ${appId}`);

@@ -127,3 +127,13 @@ export async function listExecutions(db: Db, appId: string, opts: ExecutionFilte
     LIMIT ${opts.limit + 1}`);
   return pageOf(rows, opts.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }
+
+/** The executions of one lineage (the same root execution) in an app, oldest first, without response and logs. */
+export async function listLineage(db: Pick<Db, "any">, appId: string, rootExecutionId: string, limit = 50): Promise<readonly Omit<Execution, "logs" | "response">[]> {
+  if (!isUuid(rootExecutionId)) return [];
+  return db.any(sql.type(executionRow.omit({ logs: true, response: true }))`
+    SELECT id, app_id, script_id, kind, status, route_id, trigger_id, trigger_depth, root_execution_id, attempts,
+           queued_at, started_at, finished_at, duration_ms, error
+    FROM executions WHERE app_id = ${appId} AND (root_execution_id = ${rootExecutionId} OR id = ${rootExecutionId})
+    ORDER BY queued_at, id LIMIT ${limit}`);
+}

@@ -99,6 +99,16 @@ export async function listRoutes(db: Db, scriptId: string, page: PageRequest): P
   return pageOf(rows, page.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
 }
 
+/** An app's routes (every script's), oldest first: the dashboard's app page, in one query. */
+export async function listAppRoutes(db: Pick<Db, "any">, appId: string, page: PageRequest): Promise<Page<Route>> {
+  const [at, id] = decodeKey(page.cursor, "string", "uuid") ?? [null, null];
+  const rows = await db.any(sql.type(routeRow.extend({ cursor_key: z.string() }))`
+    SELECT ${COLUMNS}, ${preciseTimestamp("created_at")} AS cursor_key FROM routes
+    WHERE app_id = ${appId} AND (${at}::timestamptz IS NULL OR (created_at, id) > (${at}::timestamptz, ${id}::uuid))
+    ORDER BY created_at, id LIMIT ${page.limit + 1}`);
+  return pageOf(rows, page.limit, withoutCursorKey, (r) => [r.cursor_key, r.id]);
+}
+
 export async function deleteRoute(db: Db, id: string): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query(sql.unsafe`DELETE FROM routes WHERE id = ${id}`);

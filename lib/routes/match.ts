@@ -63,6 +63,22 @@ const tableFor = <R>(map: Map<string, HostTable<R>>, key: string): HostTable<R> 
   return t;
 };
 
+/**
+ * Paths the gateway serves itself, ahead of user routes: the dashboard, the admin API, the probes
+ * and metrics. A route at or under one of them could never be reached, so it is refused. (A
+ * broader route, such as the prefix `/` or the pattern `/:page`, may exist: these paths win.)
+ */
+export const PLATFORM_PATHS = ["/admin", "/api/v1", "/healthz", "/readyz", "/metrics"] as const;
+
+/** The platform path a route's path lies at or under, if any (segment-wise, like prefixes). */
+export function platformPathOf(path: string): string | undefined {
+  const segments = split(path);
+  return PLATFORM_PATHS.find((p) => {
+    const reserved = split(p);
+    return reserved.length <= segments.length && reserved.every((s, i) => segments[i] === s);
+  });
+}
+
 /** "/a//b/" → "/a/b"; the root stays "/". */
 export function normalizePath(path: string): string {
   return join(split(path));

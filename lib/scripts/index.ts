@@ -84,6 +84,15 @@ export async function listScripts(db: Db, appId: string, page: PageRequest): Pro
   return pageOf(rows, page.limit, (r) => r, (r) => [r.name]);
 }
 
+/** The names of an app's scripts by id, in one query (for lists that carry script ids). */
+export async function scriptNames(db: Pick<Db, "any">, appId: string, ids: readonly (string | null)[]): Promise<Map<string, string>> {
+  const wanted = [...new Set(ids.filter((id): id is string => id !== null && isUuid(id)))];
+  if (!wanted.length) return new Map();
+  const rows = await db.any(sql.type(z.object({ id: z.string(), name: z.string() }))`
+    SELECT id, name FROM scripts WHERE app_id = ${appId} AND id = ANY(${sql.array(wanted, "uuid")})`);
+  return new Map(rows.map((r) => [r.id, r.name]));
+}
+
 export async function deleteScript(db: Db, id: string): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query(sql.unsafe`DELETE FROM scripts WHERE id = ${id}`);

@@ -1,6 +1,7 @@
 import type { DatabaseTransactionConnection } from "slonik";
 import { z } from "zod";
 import { hashPassword, verifyPassword } from "../auth/passwords.ts";
+import { issueToken, pruneExpiredTokens, type TokenInfo } from "../auth/tokens.ts";
 import { sql, type Db } from "../db/pool.ts";
 import { ConflictError, UnauthenticatedError } from "../errors.ts";
 import { decodeKey, pageOf, type Page, type PageRequest } from "../pagination.ts";
@@ -56,6 +57,19 @@ export async function checkLogin(db: Db, email: string, password: string): Promi
   if (!row || !ok) throw new UnauthenticatedError("wrong email or password");
   const { password_hash: _, ...user } = row;
   return user;
+}
+
+/** How long a sign-in's token lasts (the API's login and bootstrap, and the dashboard's session). */
+export const SESSION_DAYS = 30;
+
+/**
+ * Signs a user in: checks the password, then issues a full-scope (`admin`) token named `name`
+ * ("session" for the API's login, "dashboard" for the dashboard's cookie).
+ */
+export async function signIn(db: Db, email: string, password: string, name: string): Promise<{ user: User; token: TokenInfo & { token: string } }> {
+  const user = await checkLogin(db, email, password);
+  await pruneExpiredTokens(db, user.id);
+  return { user, token: await issueToken(db, user.id, name, ["admin"], SESSION_DAYS) };
 }
 
 export async function userExists(db: Pick<Db, "exists">, id: string): Promise<boolean> {

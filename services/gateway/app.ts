@@ -5,12 +5,13 @@ import { pendingMigrations } from "../../lib/db/migrate.ts";
 import { PayloadTooLargeError } from "../../lib/errors.ts";
 import { metricsResponse } from "../../lib/metrics/http.ts";
 import { adminRouter } from "./admin/index.ts";
+import { dashboardRouter } from "./dashboard/index.tsx";
 import type { GatewayDeps } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
 import { requestLog } from "./request-log.ts";
 import { userRoutes } from "./user-routes.ts";
 
-/** The gateway's HTTP surface: probes, metrics, the admin API under /api/v1, then user routes. */
+/** The gateway's HTTP surface: probes, metrics, the admin API under /api/v1, the dashboard under /admin, then user routes. */
 export function createApp(deps: GatewayDeps): Hono {
   const app = new Hono();
   app.onError((err, c) => errorResponse(c, err, deps.log));
@@ -45,6 +46,8 @@ export function createApp(deps: GatewayDeps): Hono {
   );
 
   app.route("/api/v1", adminRouter(deps));
+  // The dashboard owns /admin and everything under it (lib/routes PLATFORM_PATHS: no user route there).
+  app.route("/admin", dashboardRouter(deps));
   app.route("/", userRoutes(deps));
   return app;
 }

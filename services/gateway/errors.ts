@@ -13,7 +13,7 @@ import {
 import type { Logger } from "../../lib/log.ts";
 
 // The one place that maps domain errors to HTTP statuses.
-const statusOf = (err: DomainError): ContentfulStatusCode => {
+export const statusOf = (err: DomainError): ContentfulStatusCode => {
   if (err instanceof ValidationError) return 400;
   if (err instanceof UnauthenticatedError) return 401;
   if (err instanceof ForbiddenError) return 403;

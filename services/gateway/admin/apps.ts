@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { appAccess, createApp, deleteApp, listApps, updateApp } from "../../../lib/apps/index.ts";
+import { NEEDS } from "../../../lib/auth/roles.ts";
 import { isUuid } from "../../../lib/ids.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { body, caller, page, type AdminEnv } from "./http.ts";
@@ -31,19 +32,19 @@ export function appRoutes({ db }: GatewayDeps): Hono<AdminEnv> {
 
   api.get("/admin/apps/:app", async (c) => {
     const who = caller(c, "read");
-    return c.json(await appAccess(db, who, { ref: c.req.param("app") }, "viewer"));
+    return c.json(await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.read));
   });
 
   api.patch("/admin/apps/:app", async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.app);
     const input = await body(c, z.object({ slug: slug.optional(), name: appName.optional() }).strict());
     return c.json({ ...(await updateApp(db, app.id, input)), role: app.role });
   });
 
   api.delete("/admin/apps/:app", async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.app);
     await deleteApp(db, app.id);
     return c.body(null, 204);
   });

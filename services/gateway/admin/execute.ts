@@ -5,6 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { Hono } from "hono";
 import { z } from "zod";
+import { NEEDS } from "../../../lib/auth/roles.ts";
 import { recordExecution } from "../../../lib/executions/index.ts";
 import { commitExecutionWrites } from "../../../lib/kv/index.ts";
 import * as metrics from "../../../lib/metrics/index.ts";
@@ -36,7 +37,7 @@ export function executeRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.post("/execute/:script", async (c) => {
     const who = caller(c, "execute");
-    const { script, app } = await scriptAccess(db, who, c.req.param("script"), "editor");
+    const { script, app } = await scriptAccess(db, who, c.req.param("script"), NEEDS.edit);
     const input = await body(c, directRun);
     const id = randomUUID();
     const queuedAt = new Date();

@@ -41,7 +41,11 @@ export async function body<S extends ZodTypeAny>(c: Context, schema: S): Promise
  * look anything up, so a token without the scope learns nothing about what exists.
  */
 export function caller(c: AdminContext, scope: Scope): Principal {
-  const who = c.get("principal");
+  return withScope(c.get("principal"), scope);
+}
+
+/** The principal, after checking its token carries `scope` (the dashboard's session token is one too). */
+export function withScope(who: Principal, scope: Scope): Principal {
   if (!hasScope(who.scopes, scope)) throw new ForbiddenError(`this token lacks the ${scope} scope`);
   return who;
 }

@@ -5,6 +5,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { appAccess } from "../../../lib/apps/index.ts";
+import { NEEDS } from "../../../lib/auth/roles.ts";
 import { NotFoundError, ValidationError } from "../../../lib/errors.ts";
 import { checkValueJson, collectionProblem, getEntry, keyProblem, listCollections, listKeys, prefixProblem, ttlProblem, writeNow } from "../../../lib/kv/index.ts";
 import type { GatewayDeps } from "../deps.ts";
@@ -12,7 +13,8 @@ import { body, caller, page, type AdminEnv } from "./http.ts";
 
 const newValue = z.object({ value: z.unknown(), ttl_secs: z.unknown().optional() }).strict();
 
-function named(field: string, v: string, problem: (v: unknown) => string | null): string {
+/** A collection, key or prefix from the request, refused (400 naming the field) when malformed. */
+export function named(field: string, v: string, problem: (v: unknown) => string | null): string {
   const bad = problem(v);
   if (bad) throw new ValidationError(field, bad);
   return v;
@@ -26,13 +28,13 @@ export function kvRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.get(base, async (c) => {
     const who = caller(c, "read");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "viewer");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.read);
     return c.json(await listCollections(db, app.id, page(c)));
   });
 
   api.get(`${base}/:collection/keys`, async (c) => {
     const who = caller(c, "read");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "viewer");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.read);
     const collection = named("collection", c.req.param("collection"), collectionProblem);
     const prefix = named("prefix", c.req.query("prefix") ?? "", prefixProblem);
     return c.json(await listKeys(db, app.id, collection, { ...page(c), prefix }));
@@ -40,7 +42,7 @@ export function kvRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.get(`${base}/:collection/keys/:key`, async (c) => {
     const who = caller(c, "read");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "viewer");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.read);
     const entry = await getEntry(db, app.id, named("collection", c.req.param("collection"), collectionProblem), named("key", c.req.param("key"), keyProblem));
     if (!entry) throw new NotFoundError("key");
     return c.json(entry);
@@ -48,7 +50,7 @@ export function kvRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.put(`${base}/:collection/keys/:key`, async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "editor");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.edit);
     const collection = named("collection", c.req.param("collection"), collectionProblem);
     const key = named("key", c.req.param("key"), keyProblem);
     const input = await body(c, newValue);
@@ -69,7 +71,7 @@ export function kvRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.delete(`${base}/:collection/keys/:key`, async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "editor");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.edit);
     const collection = named("collection", c.req.param("collection"), collectionProblem);
     const key = named("key", c.req.param("key"), keyProblem);
     const result = await writeNow(db, env, app.id, collection, key, null, null);

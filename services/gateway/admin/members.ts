@@ -4,6 +4,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { appAccess, listMembers, removeMember, setMember } from "../../../lib/apps/index.ts";
 import { ROLES } from "../../../lib/auth/roles.ts";
+import { NEEDS } from "../../../lib/auth/roles.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { body, caller, page, type AdminEnv } from "./http.ts";
 
@@ -12,20 +13,20 @@ export function memberRoutes({ db }: GatewayDeps): Hono<AdminEnv> {
 
   api.get("/admin/apps/:app/members", async (c) => {
     const who = caller(c, "read");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "viewer");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.read);
     return c.json(await listMembers(db, app.id, page(c)));
   });
 
   api.put("/admin/apps/:app/members/:user", async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.members);
     const input = await body(c, z.object({ role: z.enum(ROLES) }).strict());
     return c.json(await setMember(db, app.id, c.req.param("user"), input.role));
   });
 
   api.delete("/admin/apps/:app/members/:user", async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.members);
     await removeMember(db, app.id, c.req.param("user"));
     return c.body(null, 204);
   });

@@ -3,8 +3,9 @@
 // matching rules and precedence are documented in lib/routes/match.ts.
 import { Hono } from "hono";
 import { z } from "zod";
+import { NEEDS } from "../../../lib/auth/roles.ts";
 import { ValidationError } from "../../../lib/errors.ts";
-import { createRoute, deleteRoute, listRoutes, updateRoute, type Route, type RouteInput } from "../../../lib/routes/index.ts";
+import { createRoute, deleteRoute, listRoutes, PLATFORM_PATHS, platformPathOf, updateRoute, type Route, type RouteInput } from "../../../lib/routes/index.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { routeAccess, scriptAccess } from "./access.ts";
 import { body, caller, page, parse, type AdminEnv } from "./http.ts";
@@ -37,6 +38,8 @@ export function toRouteInput(raw: unknown): RouteInput {
   if (host !== null && !HOST.test(host)) throw new ValidationError("host", "is not a valid host name");
   const segments = r.path.split("/").filter(Boolean);
   if (segments.some((s) => s === "." || s === "..")) throw new ValidationError("path", "must not contain . or .. segments");
+  const platform = platformPathOf(r.path);
+  if (platform) throw new ValidationError("path", `${platform} belongs to the platform (${PLATFORM_PATHS.join(", ")}): a route there could never be reached`);
   const params = segments.filter((s) => s.startsWith(":")).map((s) => s.slice(1));
   if (r.path_kind === "pattern") {
     if (!params.length) throw new ValidationError("path", "a pattern has at least one :param segment");
@@ -62,34 +65,34 @@ export function routeRoutes({ db }: GatewayDeps): Hono<AdminEnv> {
 
   api.post("/admin/scripts/:id/routes", async (c) => {
     const who = caller(c, "write");
-    const { script } = await scriptAccess(db, who, c.req.param("id"), "editor");
+    const { script } = await scriptAccess(db, who, c.req.param("id"), NEEDS.edit);
     const input = toRouteInput(await body(c, z.unknown()));
     return c.json(shown(await createRoute(db, script.app_id, script.id, input)), 201);
   });
 
   api.get("/admin/scripts/:id/routes", async (c) => {
     const who = caller(c, "read");
-    const { script } = await scriptAccess(db, who, c.req.param("id"), "viewer");
+    const { script } = await scriptAccess(db, who, c.req.param("id"), NEEDS.read);
     const list = await listRoutes(db, script.id, page(c));
     return c.json({ ...list, items: list.items.map(shown) });
   });
 
   api.get("/admin/routes/:id", async (c) => {
     const who = caller(c, "read");
-    const { route } = await routeAccess(db, who, c.req.param("id"), "viewer");
+    const { route } = await routeAccess(db, who, c.req.param("id"), NEEDS.read);
     return c.json(shown(route));
   });
 
   api.patch("/admin/routes/:id", async (c) => {
     const who = caller(c, "write");
-    const { route } = await routeAccess(db, who, c.req.param("id"), "editor");
+    const { route } = await routeAccess(db, who, c.req.param("id"), NEEDS.edit);
     const patch = await body(c, z.record(z.unknown()));
     return c.json(shown(await updateRoute(db, route.id, toRouteInput(merged(route, patch)))));
   });
 
   api.delete("/admin/routes/:id", async (c) => {
     const who = caller(c, "write");
-    const { route } = await routeAccess(db, who, c.req.param("id"), "editor");
+    const { route } = await routeAccess(db, who, c.req.param("id"), NEEDS.edit);
     await deleteRoute(db, route.id);
     return c.body(null, 204);
   });

@@ -2,12 +2,13 @@
 // full scope (`admin`), valid for SESSION_DAYS.
 import { Hono } from "hono";
 import { z } from "zod";
-import { issueToken, pruneExpiredTokens } from "../../../lib/auth/tokens.ts";
-import { bootstrapOwner, checkLogin } from "../../../lib/users/index.ts";
+import { issueToken } from "../../../lib/auth/tokens.ts";
+import { bootstrapOwner, SESSION_DAYS, signIn } from "../../../lib/users/index.ts";
 import type { GatewayDeps } from "../deps.ts";
 import { body, email, password } from "./http.ts";
 
-const SESSION_DAYS = 30;
+/** No policy check at login: a wrong password of any length is just wrong (401). */
+export const loginFields = z.object({ email, password: z.string().max(1024, "must be at most 1024 characters") });
 
 export function sessionRoutes({ db }: GatewayDeps): Hono {
   const api = new Hono();
@@ -19,11 +20,8 @@ export function sessionRoutes({ db }: GatewayDeps): Hono {
   });
 
   api.post("/admin/login", async (c) => {
-    // No policy check here: a wrong password of any length is just wrong (401).
-    const input = await body(c, z.object({ email, password: z.string().max(1024, "must be at most 1024 characters") }));
-    const user = await checkLogin(db, input.email, input.password);
-    await pruneExpiredTokens(db, user.id);
-    const token = await issueToken(db, user.id, "session", ["admin"], SESSION_DAYS);
+    const input = await body(c, loginFields);
+    const { user, token } = await signIn(db, input.email, input.password, "session");
     return c.json({ token: token.token, token_id: token.id, expires_at: token.expires_at, user });
   });
 

@@ -4,6 +4,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { appAccess } from "../../../lib/apps/index.ts";
+import { NEEDS } from "../../../lib/auth/roles.ts";
 import { ValidationError } from "../../../lib/errors.ts";
 import {
   createTrigger,
@@ -22,7 +23,7 @@ import type { GatewayDeps } from "../deps.ts";
 import { body, caller, page, type AdminContext, type AdminEnv } from "./http.ts";
 
 const scriptId = z.string({ invalid_type_error: "must be a script id" });
-const newKvTrigger = z
+export const newKvTrigger = z
   .object({
     script_id: scriptId,
     collection_glob: z.string({ invalid_type_error: "must be a string: *, prefix* or a collection name" }),
@@ -30,7 +31,7 @@ const newKvTrigger = z
     retry: retryOverride.optional(),
   })
   .strict();
-const newDeadLetterTrigger = z.object({ script_id: scriptId, retry: retryOverride.optional() }).strict();
+export const newDeadLetterTrigger = z.object({ script_id: scriptId, retry: retryOverride.optional() }).strict();
 
 export function triggerRoutes(deps: GatewayDeps): Hono<AdminEnv> {
   const { db, config } = deps;
@@ -41,7 +42,7 @@ export function triggerRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.post(`${base}/kv`, async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.triggers);
     const input = await body(c, newKvTrigger);
     const t = await createTrigger(db, app.id, who.userId, { kind: "kv", scriptId: input.script_id, collectionGlob: input.collection_glob, ops: input.ops, retry: input.retry });
     return c.json(shown(t), 201);
@@ -49,14 +50,14 @@ export function triggerRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.post(`${base}/dead_letter`, async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.triggers);
     const input = await body(c, newDeadLetterTrigger);
     return c.json(shown(await createTrigger(db, app.id, who.userId, { kind: "dead_letter", scriptId: input.script_id, retry: input.retry })), 201);
   });
 
   const list = (kind: TriggerKind | undefined) => async (c: AdminContext) => {
     const who = caller(c, "read");
-    const app = await appAccess(db, who, { ref: c.req.param("app") ?? "" }, "viewer");
+    const app = await appAccess(db, who, { ref: c.req.param("app") ?? "" }, NEEDS.read);
     const k = kind ?? c.req.query("kind");
     if (k !== undefined && k !== "kv" && k !== "dead_letter") throw new ValidationError("kind", "must be kv or dead_letter");
     const r = await listTriggers(db, app.id, { ...page(c), kind: k });
@@ -68,27 +69,27 @@ export function triggerRoutes(deps: GatewayDeps): Hono<AdminEnv> {
 
   api.get(`${base}/stats`, async (c) => {
     const who = caller(c, "read");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "viewer");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.read);
     return c.json(await triggerStats(db, app.id));
   });
 
   api.get(`${base}/:id`, async (c) => {
     const who = caller(c, "read");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "viewer");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.read);
     return c.json(shown(await getTrigger(db, app.id, c.req.param("id"))));
   });
 
   for (const [action, enabled] of [["enable", true], ["disable", false]] as const) {
     api.post(`${base}/:id/${action}`, async (c) => {
       const who = caller(c, "write");
-      const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+      const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.triggers);
       return c.json(shown(await setTriggerEnabled(db, app.id, c.req.param("id"), enabled)));
     });
   }
 
   api.delete(`${base}/:id`, async (c) => {
     const who = caller(c, "write");
-    const app = await appAccess(db, who, { ref: c.req.param("app") }, "app_admin");
+    const app = await appAccess(db, who, { ref: c.req.param("app") }, NEEDS.triggers);
     await deleteTrigger(db, app.id, c.req.param("id"));
     return c.body(null, 204);
   });
