@@ -115,6 +115,7 @@ test.serial("apps list: a red badge with the unresolved count, none for an app w
   // the probe, as an app name: its text is there, no <img> was made, no dialog opened
   t.is(await page.locator("tr[data-app=quiet] td a").first().textContent(), XSS);
   t.is(await page.locator("main img").count(), 0);
+  await page.setViewportSize({ width: 1000, height: 260 });
   await page.screenshot({ path: `${SHOTS}apps.png` });
   t.deepEqual(dialogs, []);
   await context.close();

@@ -94,9 +94,15 @@ export async function startPlatform(opts: { dispatchers?: number; sweeper?: bool
     return p;
   };
 
-  await start("gateway");
-  await Promise.all(Array.from({ length: opts.dispatchers ?? 2 }, () => start("dispatcher")));
-  if (opts.sweeper ?? true) await start("sweeper");
+  try {
+    await start("gateway");
+    await Promise.all(Array.from({ length: opts.dispatchers ?? 2 }, () => start("dispatcher")));
+    if (opts.sweeper ?? true) await start("sweeper");
+  } catch (err) {
+    // A process that did not come up in time must not take the others with it into orphanhood.
+    for (const p of procs) if (alive(p)) p.child.kill("SIGKILL");
+    throw err;
+  }
   const db = await createDb(dbUrl, { maximumPoolSize: 4 });
 
   const stop = async (p: Proc, signal: NodeJS.Signals = "SIGTERM") => {

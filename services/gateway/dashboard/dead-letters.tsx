@@ -134,14 +134,17 @@ export function deadLetterPages({ db, config }: GatewayDeps): Hono<DashEnv> {
     const here = appPath(app.slug, "/dead-letters");
     return c.html(
       <Page title={`Dead letter ${shortId(d.id)}`} who={who} csrf={c.get("csrf")} app={app} unresolved={await countUnresolved(db, app.id)} tab="dead-letters">
-        <p>
-          Script {d.script_id ? (names.get(d.script_id) ?? shortId(d.script_id)) : "deleted"} · {d.attempts}/{d.max_attempts} attempts · <span data-field="resolution">{resolutionText(d)}</span>
-        </p>
-        <p data-dead-letter={d.id} class="actions">
-          <span data-field="actions">
+        <div data-dead-letter={d.id}>
+          <p>
+            Script {d.script_id ? (names.get(d.script_id) ?? shortId(d.script_id)) : "deleted"} · {d.attempts}/{d.max_attempts} attempts ·{" "}
+            <span data-field="resolution" class={`resolution ${d.resolution ?? "open"}`}>
+              {resolutionText(d)}
+            </span>
+          </p>
+          <p class="actions" data-field="actions">
             <RowActions d={d} here={here} canAct={canAct} csrf={c.get("csrf")} />
-          </span>
-        </p>
+          </p>
+        </div>
         {detail}
       </Page>,
     );
