@@ -46,8 +46,9 @@ test.after.always(() => ex?.close());
 let n = 0;
 const job = (source: string, script: Partial<ExecutionJob["script"]> = {}, rest: Partial<ExecutionJob> = {}): ExecutionJob => ({
   executionId: `exec-${++n}`,
-  // A script id of its own per job unless given: warm sandboxes are per (id, version).
-  script: { id: `script-${n}`, name: "probe", source, version: 1, timeoutMs: 2000, memoryMb: 32, ...script },
+  // A script id of its own per job unless given: warm sandboxes are per (id, version). The default
+  // deadline is one a busy CI machine cannot miss; tests about deadlines give their own.
+  script: { id: `script-${n}`, name: "probe", source, version: 1, timeoutMs: 10_000, memoryMb: 32, ...script },
   app: { id: "app-1", slug: "demo" },
   triggerDepth: 0,
   ...rest,

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context, type Next } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { sql } from "../../lib/db/pool.ts";
 import { pendingMigrations } from "../../lib/db/migrate.ts";
@@ -44,6 +44,16 @@ export function createApp(deps: GatewayDeps): Hono {
       },
     }),
   );
+
+  // A change made through this gateway is served by it at once: the route table is dropped when
+  // the change's answer is ready (after its commit), not when its NOTIFY comes round (other
+  // gateways still learn of it that way, a few milliseconds later).
+  const changesRoutes = async (c: Context, next: Next) => {
+    await next();
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.res.status < 400) deps.routes.invalidate();
+  };
+  app.use("/api/v1/*", changesRoutes);
+  app.use("/admin/*", changesRoutes);
 
   app.route("/api/v1", adminRouter(deps));
   // The dashboard owns /admin and everything under it (lib/routes PLATFORM_PATHS: no user route there).
