@@ -324,7 +324,9 @@ for (const standbyWorker of [true, false]) {
       t.true(took < 1200, `runaway took ${took} ms`);
       const [i, tookInnocent] = await innocent;
       t.regex(ok(t, i).body, /exec-/);
-      t.true(tookInnocent < (standbyWorker ? 1200 : 3000), `innocent took ${tookInnocent} ms`);
+      // Without a standby the innocent run waits for a new worker to boot (~0.4 s idle, seconds on
+      // a busy CI machine): bounded, not instant.
+      t.true(tookInnocent < (standbyWorker ? 1200 : 8000), `innocent took ${tookInnocent} ms`);
       t.is(ok(t, await run(`export default () => 3`, {}, {}, solo)).body, "3");
     } finally {
       await solo.close();
