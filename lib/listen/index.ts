@@ -11,6 +11,7 @@ export class Listener {
   private readonly sub: Subscriber;
   private readonly handlers = new Map<string, (payload: string) => void>();
   private connectedOnce = false;
+  private up = false;
   reconnects = 0;
 
   constructor(databaseUrl: string, private readonly log: Logger, private readonly onReconnect: () => void = () => undefined) {
@@ -20,9 +21,17 @@ export class Listener {
       { retryTimeout: Infinity, retryInterval: (attempt) => Math.min(2000, 100 * 2 ** attempt), paranoidChecking: 10_000, parse: (s) => s, serialize: (s) => String(s) },
     );
     this.sub.events.on("notification", ({ channel, payload }) => this.handlers.get(channel)?.(payload ?? ""));
-    this.sub.events.on("error", (err) => log.error({ err }, "listener connection error"));
-    this.sub.events.on("reconnect", (attempt) => log.warn({ attempt }, "listener reconnecting"));
+    this.sub.events.on("error", (err) => {
+      this.up = false;
+      log.error({ err }, "listener connection error");
+    });
+    this.sub.events.on("reconnect", (attempt) => {
+      this.up = false;
+      log.warn({ attempt }, "listener reconnecting");
+    });
+    // pg-listen says "connected" once every channel is LISTENed again.
     this.sub.events.on("connected", () => {
+      this.up = true;
       if (!this.connectedOnce) return;
       this.reconnects++;
       listenerReconnects.inc();
@@ -34,6 +43,7 @@ export class Listener {
   async connect(): Promise<void> {
     await this.sub.connect();
     this.connectedOnce = true;
+    this.up = true;
   }
 
   /**
@@ -62,6 +72,11 @@ export class Listener {
   async unlisten(channel: string): Promise<void> {
     this.handlers.delete(channel);
     await this.sub.unlisten(channel);
+  }
+
+  /** False from a connection error until every channel is LISTENed again. */
+  get connected(): boolean {
+    return this.up;
   }
 
   /** The channels LISTENed to (also re-LISTENed after a reconnect). */

@@ -1,4 +1,4 @@
-// A sync route's request (SPEC section 4): listen on the request's own reply channel, then write
+// A sync route's request (SPEC section 4): lease a reply channel of its own, then write
 // its outbox row, then wait (script timeout + 2 s) for the reply and answer per the SPEC table.
 //
 // Never twice: a sync row runs at most once (single attempt; a crashed dispatcher's claim is
@@ -11,7 +11,7 @@ import * as metrics from "../../lib/metrics/index.ts";
 import { abandonSync, availability, enqueue, keepAbandoned, type NewOutboxRow } from "../../lib/outbox/index.ts";
 import type { RouteTarget } from "../../lib/routes/index.ts";
 import type { GatewayDeps } from "./deps.ts";
-import { replyChannelFor, type Reply, type Waiting } from "./replies.ts";
+import type { Reply, Waiting } from "./replies.ts";
 import { note } from "./request-log.ts";
 
 /** How much longer than the script's timeout a sync caller waits (SPEC: timeout + 2 s). */
@@ -106,15 +106,15 @@ export function syncRunner(deps: GatewayDeps): (c: Context, route: RouteTarget, 
     if (cap.backlog >= config.maxBacklog) return unavailable(c, "the backlog is over its limit");
 
     const id = row.id;
-    row.replyTo = replyChannelFor(id);
     let waiting: Waiting;
     try {
-      // LISTEN before the row commits: the reply cannot come before we hear it.
+      // A channel LISTENed to before the row commits: the reply cannot come before we hear it.
       waiting = await deps.replies.expect(id);
     } catch (err) {
       log.warn({ err: String(err) }, "cannot listen for a sync reply");
       return unavailable(c, "the database is unreachable");
     }
+    row.replyTo = waiting.channel;
     let timer: NodeJS.Timeout | undefined;
     const started = performance.now();
     try {
