@@ -15,6 +15,7 @@ import {
   completeBatch,
   enqueue,
   enqueueOnce,
+  enqueuer,
   findPendingExecution,
   heartbeat,
   keepAbandoned,
@@ -87,6 +88,33 @@ test.serial("enqueue wakes dispatchers with an empty NOTIFY, sent only when the 
   await settle();
   t.is(l.heard.length, 1, "a rolled-back row wakes nobody");
   t.is(await count(sql.unsafe`SELECT count(*) FROM outbox`), 1);
+});
+
+test.serial("enqueuer: rows of concurrent requests share a statement (one commit, one NOTIFY); a lone row does not wait", async (t) => {
+  const l = await listen(OUTBOX_CHANNEL);
+  t.teardown(() => l.close());
+  const put = enqueuer(db, { inFlight: 1 });
+  await put(row());
+  await settle();
+  t.is(l.heard.length, 1);
+  // One statement in flight at a time: the first row goes alone, the other 19 together after it.
+  const rows = Array.from({ length: 20 }, () => row());
+  const accepted = await Promise.all(rows.map((r) => put(r)));
+  await settle();
+  t.is(l.heard.length, 3);
+  t.is(new Set(accepted.slice(1)).size, 1, "the batch shares one accepted_at");
+  t.is(await count(sql.unsafe`SELECT count(*) FROM outbox`), 21);
+});
+
+test.serial("enqueuer: a row the database refuses fails its own request only; the rest of its batch is written", async (t) => {
+  const put = enqueuer(db, { inFlight: 1 });
+  const good = Array.from({ length: 5 }, () => row());
+  const bad = row({ appId: randomUUID() }); // no such app: a foreign-key violation (SQLSTATE 23503)
+  const results = await Promise.allSettled([put(row()), ...good.slice(0, 2).map(put), put(bad), ...good.slice(2).map(put)]);
+  t.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled", "fulfilled", "rejected", "fulfilled", "fulfilled", "fulfilled"]);
+  t.regex(String((results[3] as PromiseRejectedResult).reason), /foreign key/);
+  t.is(await count(sql.unsafe`SELECT count(*) FROM outbox`), 6);
+  t.is(await count(sql.unsafe`SELECT count(*) FROM outbox WHERE id = ${bad.id}`), 0);
 });
 
 test.serial("claimBatch: oldest ready rows first, up to the limit, the attempt counted, a lease set; delayed rows wait and say when", async (t) => {

@@ -8,7 +8,7 @@
 import type { Context } from "hono";
 import type { ExecErrorCode } from "../../lib/executor/index.ts";
 import * as metrics from "../../lib/metrics/index.ts";
-import { abandonSync, availability, enqueue, keepAbandoned, type NewOutboxRow } from "../../lib/outbox/index.ts";
+import { abandonSync, availability, keepAbandoned, type NewOutboxRow } from "../../lib/outbox/index.ts";
 import type { RouteTarget } from "../../lib/routes/index.ts";
 import type { GatewayDeps } from "./deps.ts";
 import type { Reply, Waiting } from "./replies.ts";
@@ -119,7 +119,7 @@ export function syncRunner(deps: GatewayDeps): (c: Context, route: RouteTarget, 
     const started = performance.now();
     try {
       try {
-        await enqueue(db, [row]);
+        await deps.enqueue(row);
       } catch (err) {
         log.warn({ execution_id: id, err: String(err) }, "could not enqueue a sync execution");
         // The commit may have happened with its answer lost: then it must not run unheard.

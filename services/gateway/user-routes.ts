@@ -4,7 +4,7 @@ import { randomUUID } from "node:crypto";
 import { Hono, type Context } from "hono";
 import { ValidationError } from "../../lib/errors.ts";
 import type { ScriptRequest } from "../../lib/executor/index.ts";
-import { enqueue, enqueueOnce, type NewOutboxRow } from "../../lib/outbox/index.ts";
+import { enqueueOnce, type NewOutboxRow } from "../../lib/outbox/index.ts";
 import * as metrics from "../../lib/metrics/index.ts";
 import { matchRoute } from "../../lib/routes/index.ts";
 import type { GatewayDeps } from "./deps.ts";
@@ -50,7 +50,7 @@ export function userRoutes(deps: GatewayDeps): Hono {
     const key = c.req.header("idempotency-key");
     if (key !== undefined && (key.length < 1 || key.length > 255)) throw new ValidationError("Idempotency-Key", "must be 1 to 255 characters");
     try {
-      const r = key !== undefined ? await enqueueOnce(db, row, key) : { acceptedAt: await enqueue(db, [row]), executionId: id };
+      const r = key !== undefined ? await enqueueOnce(db, row, key) : { acceptedAt: await deps.enqueue(row), executionId: id };
       note(c, { execution_id: r.executionId, outcome: "accepted" });
       return c.json({ accepted_at: r.acceptedAt, execution_id: r.executionId }, 202);
     } catch (err) {

@@ -8,7 +8,7 @@ import { Executor, loadSourceChecker } from "../../lib/executor/index.ts";
 import { kvModule } from "../../lib/kv/index.ts";
 import { Listener } from "../../lib/listen/index.ts";
 import type { Logger } from "../../lib/log.ts";
-import { findPendingExecution } from "../../lib/outbox/index.ts";
+import { enqueuer, findPendingExecution } from "../../lib/outbox/index.ts";
 import { ROUTES_CHANNEL } from "../../lib/routes/index.ts";
 import { createApp } from "./app.ts";
 import { ReplyWaiter } from "./replies.ts";
@@ -28,7 +28,7 @@ export async function createGateway(config: Config, log: Logger, db: Db, databas
   replies = new ReplyWaiter(listener, db, log);
   await listener.connect();
   await listener.listen(ROUTES_CHANNEL, () => routes.invalidate());
-  const app = createApp({ config, db, log, executor, routes, replies, pendingExecution: (id) => findPendingExecution(db, id) });
+  const app = createApp({ config, db, log, executor, routes, replies, enqueue: enqueuer(db), pendingExecution: (id) => findPendingExecution(db, id) });
   return {
     app,
     listener,
