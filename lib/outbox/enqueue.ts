@@ -49,15 +49,28 @@ const rowsJson = (rows: NewOutboxRow[]) =>
  * transaction it runs prepared (hotRows) whatever the batch.
  */
 export async function enqueue(db: Pick<Db, "any" | "prepared">, rows: NewOutboxRow[]): Promise<string> {
+  return insertAndWake(db, rows, "on");
+}
+
+/**
+ * `commit`: the statement's own synchronous_commit (only outside a transaction). "off" is for
+ * sync-route rows alone, which need not survive a Postgres crash: their caller has no answer
+ * yet (it gets a 5xx), and a row any dispatcher acted on is durable, as the claim's synchronous
+ * commit flushes the WAL written before it. What it buys: a NOTIFY holds a database-wide lock
+ * until its transaction has committed, so every notifying commit that waits for its WAL flush
+ * makes all the others wait too (the spine's first bottleneck under load).
+ */
+async function insertAndWake(db: Pick<Db, "any" | "prepared">, rows: NewOutboxRow[], commit: "on" | "off"): Promise<string> {
   const [r] = await hotRows<{ accepted_at: string }>(db, sql.unsafe`
-    WITH ins AS (
+    WITH commit AS (SELECT set_config('synchronous_commit', ${commit}, true)),
+    ins AS (
       INSERT INTO outbox (id, kind, app_id, script_id, route_id, trigger_id, payload, reply_to, max_attempts, retry, trigger_depth, root_execution_id)
       SELECT r.id, r.kind, r.app_id, r.script_id, r.route_id, r.trigger_id, r.payload, r.reply_to, r.max_attempts, r.retry, r.trigger_depth, r.root_execution_id
       FROM jsonb_to_recordset(${rowsJson(rows)}::jsonb) AS r(id uuid, kind text, app_id uuid, script_id uuid, route_id uuid, trigger_id uuid,
         payload jsonb, reply_to text, max_attempts int, retry jsonb, trigger_depth int, root_execution_id uuid)
       RETURNING created_at)
     SELECT (SELECT max(created_at) FROM ins) AS accepted_at
-    FROM (SELECT pg_notify(${OUTBOX_CHANNEL}, '')) AS wake`);
+    FROM (SELECT pg_notify(${OUTBOX_CHANNEL}, '')) AS wake, commit`);
   return r!.accepted_at;
 }
 
@@ -80,7 +93,8 @@ export function enqueuer(db: Pick<Db, "any" | "prepared">, opts: { inFlight?: nu
 
   const send = async (batch: Waiter[]): Promise<void> => {
     try {
-      const at = await enqueue(db, batch.map((w) => w.row));
+      const rows = batch.map((w) => w.row);
+      const at = await insertAndWake(db, rows, rows.every((r) => r.kind === "http_sync") ? "off" : "on");
       batch.forEach((w) => w.resolve(at));
     } catch (err) {
       if (batch.length > 1 && isDataError(err)) await Promise.all(batch.map((w) => send([w])));
