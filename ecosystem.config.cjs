@@ -1,7 +1,8 @@
 // pm2 process file. The same file serves every host of a cluster sharing one Postgres:
 //   PICLOUD_ROLES        which processes run here (default gateway,dispatcher,sweeper)
 //   PICLOUD_DISPATCHERS  how many dispatcher processes run here (default 2)
-// Processes run TypeScript through tsx; DATABASE_URL and PICLOUD_* pass through the environment.
+// Processes run the bundles in dist/ with plain node (`npm run build` writes them; `npm start`
+// builds first by itself); DATABASE_URL and PICLOUD_* pass through the environment.
 const roles = (process.env.PICLOUD_ROLES || "gateway,dispatcher,sweeper")
   .split(",")
   .map((r) => r.trim())
@@ -18,9 +19,10 @@ const shutdownMs = Number(process.env.PICLOUD_SHUTDOWN_TIMEOUT_MS || 10000);
 
 const service = (name, extra = {}) => ({
   name,
-  script: `services/${name}/main.ts`,
+  script: `dist/${name}.js`,
   interpreter: "node",
-  interpreter_args: "--import tsx",
+  // lib/layout.ts BUNDLE_NODE_ARGS says why (source maps; a young generation that stays small).
+  interpreter_args: "--enable-source-maps --max-semi-space-size=4",
   exec_mode: "fork",
   cwd: __dirname,
   // A process must finish or release its work within PICLOUD_SHUTDOWN_TIMEOUT_MS; pm2 waits a little longer.

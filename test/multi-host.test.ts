@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { sql } from "../lib/db/pool.ts";
+import { BUNDLE_NODE_ARGS, bundlePath } from "../lib/layout.ts";
 import { freePort, startPlatform, waitUntil, type Platform } from "./helpers/platform.ts";
 import { scrape } from "./helpers/prom.ts";
 
@@ -93,8 +94,9 @@ test.serial("2 gateways, 3 dispatchers: every sync caller gets its own answer th
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 /** ecosystem.config.cjs's app list under an environment (a fresh node each time: pm2 reads it that way). */
-function ecosystem(env: Record<string, string>): { apps?: { name: string; instances?: number }[]; error?: string } {
-  const r = spawnSync(process.execPath, ["-e", `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, "ecosystem.config.cjs"))}).apps.map((a) => ({ name: a.name, instances: a.instances }))))`], {
+function ecosystem(env: Record<string, string>, fields = ["name", "instances"]): { apps?: Record<string, unknown>[]; error?: string } {
+  const pick = `(a) => Object.fromEntries(${JSON.stringify(fields)}.map((f) => [f, a[f]]))`;
+  const r = spawnSync(process.execPath, ["-e", `process.stdout.write(JSON.stringify(require(${JSON.stringify(path.join(root, "ecosystem.config.cjs"))}).apps.map(${pick})))`], {
     env: { PATH: process.env.PATH, ...env },
     encoding: "utf8",
   });
@@ -108,4 +110,17 @@ test("ecosystem.config.cjs: the processes of this host from PICLOUD_ROLES and PI
   t.deepEqual(ecosystem({ PICLOUD_ROLES: "sweeper" }).apps, [{ name: "sweeper" }]);
   t.regex(ecosystem({ PICLOUD_ROLES: "gateway,worker" }).error!, /PICLOUD_ROLES: unknown role "worker"/);
   t.regex(ecosystem({ PICLOUD_DISPATCHERS: "0" }).error!, /PICLOUD_DISPATCHERS="0" is not valid/);
+});
+
+test("ecosystem.config.cjs: pm2 runs each service's bundle with plain node and the same flags as the tests' processes", (t) => {
+  const apps = ecosystem({}, ["name", "script", "interpreter", "interpreter_args"]).apps!;
+  t.deepEqual(
+    apps,
+    (["gateway", "dispatcher", "sweeper"] as const).map((name) => ({
+      name,
+      script: path.relative(root, bundlePath(name)),
+      interpreter: "node",
+      interpreter_args: BUNDLE_NODE_ARGS.join(" "),
+    })),
+  );
 });

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { build } from "../lib/build.ts";
 import { startEmbeddedPostgres, type EmbeddedDb } from "../lib/db/embedded.ts";
 import { dropTestDatabases } from "./helpers/db.ts";
 
@@ -37,6 +38,14 @@ if (!base) {
 }
 process.stdout.write(`tests use the Postgres server at ${new URL(base).host}\n`);
 
+// The bundles the platform tests start (test/helpers/platform.ts), built once for every test file;
+// code that does not build stops the run here with esbuild's messages.
+try {
+  await build();
+} catch {
+  process.exit(1);
+}
+
 // Test databases of killed runs older than two hours go; ours are dropped at the end.
 const run = randomBytes(4).toString("hex");
 await dropTestDatabases({ olderThanEpoch: Math.floor(Date.now() / 1000) - 2 * 3600 }, base);
@@ -44,7 +53,7 @@ await dropTestDatabases({ olderThanEpoch: Math.floor(Date.now() / 1000) - 2 * 36
 const args = process.argv.slice(2);
 const child = spawn(process.execPath, [path.join(root, "node_modules/ava/entrypoints/cli.mjs"), ...args], {
   cwd: root,
-  env: { ...process.env, PICLOUD_TEST_BASE_URL: base, PICLOUD_TEST_RUN: run, FORCE_COLOR: process.env.FORCE_COLOR ?? "0" },
+  env: { ...process.env, PICLOUD_TEST_BASE_URL: base, PICLOUD_TEST_RUN: run, PICLOUD_TEST_BUILT: "1", FORCE_COLOR: process.env.FORCE_COLOR ?? "0" },
   stdio: ["inherit", "pipe", "inherit"],
 });
 let out = "";

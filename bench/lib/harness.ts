@@ -6,6 +6,8 @@ import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
+import { buildOnce } from "../../lib/build.ts";
+import { BUNDLE_NODE_ARGS, bundlePath } from "../../lib/layout.ts";
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 export const base = process.env.DATABASE_URL ?? "postgres://root@127.0.0.1:5432/postgres";
@@ -157,12 +159,13 @@ process.on("exit", () => {
 });
 
 /**
- * Starts `node --import tsx services/<name>/main.ts` and resolves once it says "ready" (IPC).
- * `nodeArgs` (e.g. --cpu-prof) go before the entry file.
+ * Starts a service as users run it (`node --enable-source-maps dist/<name>.js`, built once per
+ * bench run) and resolves once it says "ready" (IPC). `nodeArgs` (e.g. --cpu-prof) go before the file.
  */
-export function startService(name: Service, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
+export async function startService(name: Service, env: Record<string, string>, nodeArgs: string[] = []): Promise<Child> {
+  await buildOnce();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(root, `services/${name}/main.ts`)], {
+    const child = spawn(process.execPath, [...BUNDLE_NODE_ARGS, ...nodeArgs, bundlePath(name)], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "pipe", "ipc"],

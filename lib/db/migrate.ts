@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { z } from "zod";
+import { fromRoot } from "../layout.ts";
 import { sql, type Db } from "./pool.ts";
 
-export const SQL_DIR = fileURLToPath(new URL("../../sql/", import.meta.url));
+export const SQL_DIR = fromRoot("sql");
 
 // Any constant shared by every migrating process; the lock is per database.
 const MIGRATION_LOCK_KEY = 0x70_69_63_6c; // "picl"

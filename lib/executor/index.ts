@@ -7,7 +7,9 @@
 // when they had made no host call yet. Inside a worker (pool.ts, sandbox.ts) every execution
 // has a module instance of its own with capped memory, and a script version's prepared
 // sandbox is kept warm for its next execution.
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { bundled, bundlePath } from "../layout.ts";
 import type { Logger } from "../log.ts";
 import { SLICE_DEADLINE, SLICE_RUN, SLICE_WORDS, WORKER_STACK_MB, type FromWorker, type HostReply, type ToWorker, type WorkerInit } from "./protocol.ts";
 import type { ExecError, ExecutionJob, ExecutionOutcome, ExecutorOptions } from "./types.ts";
@@ -21,6 +23,12 @@ const RECHECK_MS = 1000;
 /** A worker that has not acknowledged a given-up run for this long, outside any run, is wedged. */
 const WEDGED_MS = 30_000;
 const RESPAWN_BACKOFF_MS = [0, 250, 1000, 5000];
+/**
+ * What a worker thread runs. In a bundled service (plain node) the worker is a bundle of its own;
+ * from the sources (tests, benches under tsx) worker-entry.mjs loads worker.ts through tsx, since
+ * a worker thread does not inherit its parent's loader hooks.
+ */
+const WORKER_FILE = bundled ? pathToFileURL(bundlePath("executor-worker")) : new URL("./worker-entry.mjs", import.meta.url);
 
 type Handler<C> = (call: C, args: unknown[]) => Promise<unknown>;
 
@@ -285,7 +293,7 @@ export class Executor<C = unknown> {
   private spawn(asStandby = false): Promise<void> {
     const sab = new SharedArrayBuffer(SLICE_WORDS * Float64Array.BYTES_PER_ELEMENT);
     const init: WorkerInit = { preludes: this.preludes, wasm: this.wasm, slice: sab, warmLimit: this.warmLimit, graceMs: this.graceMs };
-    const worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), {
+    const worker = new Worker(WORKER_FILE, {
       workerData: init,
       resourceLimits: { stackSizeMb: WORKER_STACK_MB },
     });

@@ -1,23 +1,33 @@
 // `npm start`: the whole platform on this host in the foreground.
-// 1. DATABASE_URL unset → an embedded Postgres with its data under .picloud/ (reused).
-// 2. Migrations, so a broken one stops start-up here with its file name and error.
-// 3. pm2-runtime with ecosystem.config.cjs: gateway, dispatcher(s), sweeper.
+// 1. The bundles pm2 runs (dist/, lib/build.ts), so a checkout's current code is what starts.
+// 2. DATABASE_URL unset → an embedded Postgres with its data under .picloud/ (reused).
+// 3. Migrations, so a broken one stops start-up here with its file name and error.
+// 4. pm2-runtime with ecosystem.config.cjs: gateway, dispatcher(s), sweeper.
 // `npm run dev` (--pretty): the same, with every process's JSON log lines made readable by
 // pino-pretty (a dev dependency) when stdout is a terminal; piped elsewhere they stay JSON.
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { build } from "../../lib/build.ts";
 import { loadConfigOrExit } from "../../lib/config.ts";
 import { startEmbeddedPostgres, type EmbeddedDb } from "../../lib/db/embedded.ts";
 import { migrate } from "../../lib/db/migrate.ts";
+import { ROOT as root } from "../../lib/layout.ts";
 import { createLogger } from "../../lib/log.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
 // Local state (embedded Postgres data, pm2's home); git-ignored.
 const stateDir = path.resolve(process.env.PICLOUD_DATA_DIR ?? path.join(root, ".picloud"));
 const config = loadConfigOrExit();
 const pretty = process.argv.includes("--pretty") && process.stdout.isTTY ? await prettyStream() : undefined;
 const log = createLogger("launcher", config.logLevel, pretty);
+
+try {
+  const { written, ms } = await build();
+  log.info({ ms, changed: written.length }, "bundles built");
+} catch (err) {
+  // esbuild has printed where the code does not build.
+  log.fatal({ err: err instanceof Error ? err.message : err }, "build failed: not starting");
+  process.exit(1);
+}
 
 let embedded: EmbeddedDb | undefined;
 let databaseUrl = config.databaseUrl;

@@ -2,14 +2,18 @@
 // timings: start more, stop one with a signal (SIGKILL for a crash), restart it, stop them all.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { buildOnce } from "../../lib/build.ts";
 import { createDb, type Db } from "../../lib/db/pool.ts";
 import { migrate } from "../../lib/db/migrate.ts";
+import { BUNDLE_NODE_ARGS, bundlePath, ROOT } from "../../lib/layout.ts";
 import { client, type Api } from "./http.ts";
 import { freshDatabase } from "./db.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+/**
+ * The processes run from the bundles users run (dist/, what pm2 starts). test/run.ts builds them
+ * once for the whole run; a test file run by ava directly builds them itself (once per file).
+ */
+export const ensureBuilt = (): Promise<unknown> => (process.env.PICLOUD_TEST_BUILT === "1" ? Promise.resolve() : buildOnce());
 
 export type ProcName = "gateway" | "dispatcher" | "sweeper";
 export type Proc = {
@@ -56,6 +60,7 @@ export const FAST_ENV = {
 };
 
 export async function startPlatform(opts: { dispatchers?: number; sweeper?: boolean; env?: Record<string, string>; dbUrl?: string; metrics?: boolean } = {}): Promise<Platform> {
+  await ensureBuilt();
   const dbUrl = opts.dbUrl ?? (await freshDatabase()).url;
   if (opts.dbUrl) await migrate(dbUrl);
   const port = await freePort();
@@ -71,7 +76,7 @@ export async function startPlatform(opts: { dispatchers?: number; sweeper?: bool
     }
     const own = name === "gateway" ? `http://127.0.0.1:${extra.PICLOUD_PORT ?? port}` : undefined;
     const metricsPort = name === "gateway" ? undefined : Number(extra.PICLOUD_METRICS_PORT ?? 0) + (name === "dispatcher" ? 1 : 0);
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, `services/${name}/main.ts`)], { cwd: root, env: { ...env, ...extra }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+    const child = spawn(process.execPath, [...BUNDLE_NODE_ARGS, bundlePath(name)], { cwd: ROOT, env: { ...env, ...extra }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
     // Each main.ts says process.send("ready") (pm2's wait_ready) once it is up.
     let ready = false;
     child.on("message", (m) => {

@@ -3,13 +3,14 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Hono } from "hono";
+import { fromRoot } from "../../../lib/layout.ts";
 
 const TYPES = { "dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8" } as const;
 type Asset = keyof typeof TYPES;
 
 const assets = new Map(
   (Object.keys(TYPES) as Asset[]).map((name) => {
-    const body = readFileSync(new URL(`./static/${name}`, import.meta.url));
+    const body = readFileSync(fromRoot("services/gateway/dashboard/static", name));
     return [name, { body, hash: createHash("sha256").update(body).digest("hex").slice(0, 10) }] as const;
   }),
 );
