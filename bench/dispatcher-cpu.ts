@@ -10,6 +10,7 @@
 // BENCH_LOG_LEVEL (warn; "info" adds the per-execution log line), BENCH_PROF=<dir> (--cpu-prof
 // for the dispatchers).
 import { readFileSync } from "node:fs";
+import { loadavg as loadavgNow } from "node:os";
 import { createServer } from "node:net";
 import pg from "pg";
 import { migrate } from "../lib/db/migrate.ts";
@@ -82,18 +83,28 @@ const load = (once: () => Promise<string | true>) => (RATE ? fixedRate(RATE, CAL
 
 const services: Child[] = [];
 const out: { ours: Record<string, number>[]; floor: Record<string, number>[]; rate: number[]; floorRate: number[] } = { ours: [], floor: [], rate: [], floorRate: [] };
+function report(): void {
+  const f = (n: number, d = 3) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+  const med = (xs: Record<string, number>[], k: string) => median(xs.map((x) => x[k]!));
+  // The main threads' line is a part of "dispatchers", not an addend.
+  const sum = (xs: Record<string, number>[]) => median(xs.map((x) => Object.entries(x).reduce((a, [k, v]) => (k.includes("main threads") ? a : a + v), 0)));
+  const loadavg = loadavgNow().map((l) => l.toFixed(1)).join(" ");
+  console.log(`\nbench/dispatcher-cpu — medians of ${ROUNDS} rounds × ${PHASE_MS / 1000} s ${RATE ? `at ${RATE} req/s (≤ ${CALLERS} in flight)` : `@${CALLERS} callers`}, ${DISPATCHERS} dispatchers, LOG_LEVEL=${LOG_LEVEL}; load average ${loadavg}`);
+  console.log("| metric | picloud | floor (raw pg) | ratio |\n|---|---:|---:|---:|");
+  const rate = median(out.rate), floorRate = median(out.floorRate);
+  console.log(`| sync req/s | ${f(rate, 0)} | ${f(floorRate, 0)} | ${f(rate / floorRate, 2)}× |`);
+  const all = sum(out.ours), allFloor = sum(out.floor);
+  console.log(`| CPU ms per request, all | ${f(all)} | ${f(allFloor)} | ${f(all / allFloor, 2)}× |`);
+  for (const k of Object.keys(out.ours[0] ?? {})) console.log(`| ${k} | ${f(med(out.ours, k))} | | |`);
+  for (const k of Object.keys(out.floor[0] ?? {})) console.log(`| floor: ${k} | | ${f(med(out.floor, k))} | |`);
+}
+
 const raw = await startRawFloor(names.raw);
 const admin = new pg.Client({ connectionString: base });
 await admin.connect();
 try {
   const url = await freshDb(names.spine);
   await migrate(url);
-  if (process.env.BENCH_EXPERIMENT_NO_EXEC_FK === "1") {
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
-    await c.query("ALTER TABLE executions DROP CONSTRAINT executions_app_id_fkey, DROP CONSTRAINT executions_script_id_fkey");
-    await c.end();
-  }
   const port = await freePort();
   const env = { DATABASE_URL: url, PICLOUD_PORT: String(port), PICLOUD_HOST: "127.0.0.1", LOG_LEVEL };
   const gateway = await startService("gateway", { ...env, PGAPPNAME: "bench-gateway" });
@@ -129,11 +140,6 @@ try {
   const http = httpClient(port);
   await closedLoop(CALLERS, 2000, () => http.request("GET", "/sync", 200)); // warm: JIT, pools, caches
   await closedLoop(CALLERS, 1000, raw.perRequest);
-  // Experiment: VACUUM the outbox every BENCH_VACUUM_MS from the side.
-  const vacuumMs = envInt("BENCH_VACUUM_MS", 0);
-  const vac = new pg.Client({ connectionString: url, application_name: "bench-sweeper" }); // its CPU counts as the sweeper's
-  await vac.connect();
-  const vacTimer = vacuumMs ? setInterval(() => void vac.query("VACUUM outbox").catch(() => undefined), vacuumMs) : undefined;
   for (let r = 1; r <= ROUNDS; r++) {
     let before = await cpuSnapshot(raw.cpuGroups);
     const f = await load(raw.perRequest);
@@ -150,14 +156,14 @@ try {
     log(`round ${r}: picloud ${p.perSec.toFixed(0)} req/s (errors ${p.errors}), dispatchers ${(pc.dispatchers! / p.n).toFixed(3)} ms/req; floor ${f.perSec.toFixed(0)} req/s`);
   }
   http.close();
-  clearInterval(vacTimer);
-  await vac.end();
   // How the statements reach outbox rows (a sequential scan per completion would grow with the table).
   const stats = new pg.Client({ connectionString: url });
   await stats.connect();
-  const { rows } = await stats.query("SELECT relname, pg_relation_size(relid) / 8192 AS pages, seq_scan, seq_tup_read, idx_scan, n_live_tup, n_dead_tup, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables WHERE relname IN ('outbox', 'executions')");
+  const { rows } = await stats.query("SELECT relname, pg_relation_size(relid) / 8192 AS pages, seq_scan, seq_tup_read, idx_scan, n_live_tup, n_dead_tup, vacuum_count, autovacuum_count, autoanalyze_count FROM pg_stat_user_tables WHERE relname IN ('outbox', 'executions')");
   await stats.end();
   for (const r of rows) log(`table ${JSON.stringify(r)}`);
+  // Before cleaning up: dropping the floor's database can end this process (a pool's idle client).
+  report();
 } finally {
   await Promise.all(services.map((c) => stopService(c).catch(() => undefined)));
   await raw.close().catch(() => undefined);
@@ -165,17 +171,4 @@ try {
   await dropAll();
 }
 
-const f = (n: number, d = 3) => (Number.isFinite(n) ? n.toFixed(d) : "-");
-const med = (xs: Record<string, number>[], k: string) => median(xs.map((x) => x[k]!));
-// The main threads' line is a part of "dispatchers", not an addend.
-const sum = (xs: Record<string, number>[]) => median(xs.map((x) => Object.entries(x).reduce((a, [k, v]) => (k.includes("main threads") ? a : a + v), 0)));
-const loadavg = (await import("node:os")).loadavg().map((l) => l.toFixed(1)).join(" ");
-console.log(`\nbench/dispatcher-cpu — medians of ${ROUNDS} rounds × ${PHASE_MS / 1000} s ${RATE ? `at ${RATE} req/s (≤ ${CALLERS} in flight)` : `@${CALLERS} callers`}, ${DISPATCHERS} dispatchers, LOG_LEVEL=${LOG_LEVEL}; load average ${loadavg}`);
-console.log("| metric | picloud | floor (raw pg) | ratio |\n|---|---:|---:|---:|");
-const rate = median(out.rate), floorRate = median(out.floorRate);
-console.log(`| sync req/s | ${f(rate, 0)} | ${f(floorRate, 0)} | ${f(rate / floorRate, 2)}× |`);
-const all = sum(out.ours), allFloor = sum(out.floor);
-console.log(`| CPU ms per request, all | ${f(all)} | ${f(allFloor)} | ${f(all / allFloor, 2)}× |`);
-for (const k of Object.keys(out.ours[0] ?? {})) console.log(`| ${k} | ${f(med(out.ours, k))} | | |`);
-for (const k of Object.keys(out.floor[0] ?? {})) console.log(`| floor: ${k} | | ${f(med(out.floor, k))} | |`);
 process.exit(0);
