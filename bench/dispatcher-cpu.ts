@@ -15,6 +15,7 @@ import { createServer } from "node:net";
 import pg from "pg";
 import { migrate } from "../lib/db/migrate.ts";
 import { startRawFloor } from "./floors/raw.ts";
+import { deployBenchRoutes } from "./lib/deploy.ts";
 import { base, closedLoop, cpuSince, cpuSnapshot, dropAll, envInt, freshDb, httpClient, median, startService, stopService, type Child, type CpuGroups } from "./lib/harness.ts";
 
 const ROUNDS = envInt("BENCH_ROUNDS", 5);
@@ -118,15 +119,7 @@ try {
   const sweeper = await startService("sweeper", { ...env, PGAPPNAME: "bench-sweeper" });
   services.push(sweeper);
 
-  const api = async (path: string, body: unknown, token?: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
-    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as Record<string, string>;
-  };
-  const { token } = await api("/api/v1/admin/bootstrap", { email: "bench@example.com", password: "bench-password" });
-  await api("/api/v1/admin/apps", { slug: "bench", name: "Bench" }, token);
-  const s = await api("/api/v1/admin/apps/bench/scripts", { name: "sync", source: "export default () => ({ ok: true })" }, token);
-  await api(`/api/v1/admin/scripts/${s.id}/routes`, { path: "/sync", dispatch_mode: "sync" }, token);
+  await deployBenchRoutes(port, ["sync"]);
 
   const groups: CpuGroups = {
     gateway: () => [gateway.pid],
