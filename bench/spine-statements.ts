@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import pg from "pg";
 import { migrate } from "../lib/db/migrate.ts";
 import { base, dropAll, envInt, fixedCount, freshDb, httpClient, sleep, startService, stopService, type Child } from "./lib/harness.ts";
+import { deployBenchRoutes } from "./lib/deploy.ts";
 import { startCountingProxy, type Counts } from "./lib/pgcount.ts";
 
 const N = envInt("BENCH_N", process.env.BENCH_QUICK === "1" ? 300 : 2000);
@@ -35,17 +36,7 @@ try {
   services.push(await startService("gateway", env));
   for (let i = 0; i < DISPATCHERS; i++) services.push(await startService("dispatcher", env));
   services.push(await startService("sweeper", env));
-  const api = async (path: string, body: unknown, token?: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
-    if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as Record<string, string>;
-  };
-  const { token } = await api("/api/v1/admin/bootstrap", { email: "bench@example.com", password: "bench-password" });
-  await api("/api/v1/admin/apps", { slug: "bench", name: "Bench" }, token);
-  for (const mode of ["sync", "async"]) {
-    const s = await api("/api/v1/admin/apps/bench/scripts", { name: mode, source: "export default () => ({ ok: true })" }, token);
-    await api(`/api/v1/admin/scripts/${s.id}/routes`, { path: `/${mode}`, dispatch_mode: mode }, token);
-  }
+  await deployBenchRoutes(port, ["sync", "async"]);
   const db = new pg.Client({ connectionString: url }); // direct, not counted
   await db.connect();
   const http = httpClient(port);

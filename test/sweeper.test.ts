@@ -1,8 +1,10 @@
 // The sweeper pass on its own: retention, and several sweepers never overlapping.
 import test from "ava";
+import { z } from "zod";
 import { loadConfig } from "../lib/config.ts";
 import { createDb, sql } from "../lib/db/pool.ts";
 import { createLogger } from "../lib/log.ts";
+import { OUTBOX_VACUUM_MIN_DEAD, vacuumOutbox } from "../lib/outbox/index.ts";
 import { RETENTION_BATCH, SWEEP_LOCK, sweepOnce } from "../services/sweeper/sweep.ts";
 import { freshDatabase } from "./helpers/db.ts";
 
@@ -73,4 +75,37 @@ test("retention deletes at most RETENTION_BATCH rows per table and pass; the nex
   t.is((await sweepOnce(db, config, log)).deleted.executions, RETENTION_BATCH);
   t.is((await sweepOnce(db, config, log)).deleted.executions, 10);
   t.is(Number(await db.oneFirst(sql.unsafe`SELECT count(*) FROM executions`)), 0);
+});
+
+test("vacuumOutbox: leaves a quiet outbox alone; vacuums once dead row versions pile up", async (t) => {
+  const { url } = await freshDatabase();
+  const db = await createDb(url);
+  t.teardown(() => db.end());
+  const app = (await db.oneFirst(sql.unsafe`INSERT INTO apps (slug, name) VALUES ('v', 'V') RETURNING id`)) as string;
+  const script = (await db.oneFirst(sql.unsafe`INSERT INTO scripts (app_id, name, source) VALUES (${app}, 's', 'export default () => 1') RETURNING id`)) as string;
+  // Autovacuum coming by meanwhile would take the dead rows this test counts.
+  await db.query(sql.unsafe`ALTER TABLE outbox SET (autovacuum_enabled = false)`);
+  const stat = () =>
+    db.one(sql.type(z.object({ dead: z.number(), vacuums: z.number() }))`
+      SELECT n_dead_tup::int AS dead, vacuum_count::int AS vacuums FROM pg_stat_user_tables WHERE relid = 'outbox'::regclass`);
+  // Rows come and go as executions do; the session's statistics are sent at once.
+  const churn = (n: number) =>
+    db.connect(async (c) => {
+      await c.query(sql.unsafe`INSERT INTO outbox (id, kind, app_id, script_id, payload) SELECT gen_random_uuid(), 'http_async', ${app}, ${script}, '{}' FROM generate_series(1, ${n})`);
+      await c.query(sql.unsafe`DELETE FROM outbox`);
+      await c.query(sql.unsafe`SELECT pg_stat_force_next_flush()`);
+    });
+  const until = async (ok: (s: { dead: number; vacuums: number }) => boolean) => {
+    for (let i = 0; i < 100 && !ok(await stat()); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+
+  await churn(10);
+  await until((s) => s.dead >= 10);
+  t.false(await vacuumOutbox(db));
+  t.is((await stat()).vacuums, 0);
+
+  await churn(OUTBOX_VACUUM_MIN_DEAD);
+  await until((s) => s.dead >= OUTBOX_VACUUM_MIN_DEAD);
+  t.true(await vacuumOutbox(db));
+  t.like(await stat(), { dead: 0, vacuums: 1 });
 });

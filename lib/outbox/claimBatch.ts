@@ -57,7 +57,16 @@ export async function claimBatch(
   leaseMs: number,
   knownScripts: readonly string[] = [],
 ): Promise<{ rows: ClaimedRow[]; nextRunAt: number | null }> {
-  const [r] = await hotRows<Claimed>(db, sql.unsafe`
+  const [r] = await (db.prepared
+    ? db.prepared.rows<Claimed>(preparedClaim(limit, dispatcherId, leaseMs, knownScripts))
+    : hotRows<Claimed>(db, claimStatement(limit, dispatcherId, leaseMs, knownScripts)));
+  // Timestamps inside JSON come as Postgres writes them; give them the API's ISO form.
+  if (!r) throw new Error("the claim statement returned no row");
+  const rows = r.rows.map((row) => ({ ...row, created_at: iso(row.created_at), claimed_at: iso(row.claimed_at), first_failed_at: row.first_failed_at && iso(row.first_failed_at) }));
+  return { rows, nextRunAt: r.next_run_at === null ? null : Date.parse(r.next_run_at) };
+}
+
+const claimStatement = (limit: number, dispatcherId: string, leaseMs: number, knownScripts: readonly string[]) => sql.unsafe`
     WITH ready AS (
       SELECT id FROM outbox
       WHERE claimed_by IS NULL AND run_at <= now()
@@ -74,9 +83,21 @@ export async function claimBatch(
                 s.version, s.timeout_ms, s.memory_mb, o.route_id, o.trigger_id, o.payload, o.reply_to, o.attempts, o.max_attempts, o.retry,
                 o.trigger_depth, o.root_execution_id, o.first_failed_at, o.created_at, o.claimed_by, now() AS claimed_at)
     SELECT (SELECT min(run_at) FROM outbox WHERE claimed_by IS NULL AND run_at > now()) AS next_run_at,
-           coalesce((SELECT json_agg(claimed) FROM claimed), '[]') AS rows`);
-  // Timestamps inside JSON come as Postgres writes them; give them the API's ISO form.
-  if (!r) throw new Error("the claim statement returned no row");
-  const rows = r.rows.map((row) => ({ ...row, created_at: iso(row.created_at), claimed_at: iso(row.claimed_at), first_failed_at: row.first_failed_at && iso(row.first_failed_at) }));
-  return { rows, nextRunAt: r.next_run_at === null ? null : Date.parse(r.next_run_at) };
+           coalesce((SELECT json_agg(claimed) FROM claimed), '[]') AS rows`;
+
+/**
+ * The claim as the prepared pool runs it: the text is the same on every call, so it is rendered
+ * by slonik once; each call sends only its values. Building the slonik token anew took about as
+ * much of the dispatcher's main thread as sending it (a CPU profile under sync load: ~0.2 of the
+ * ~0.3 s under claimBatch). The values' order is the text's: checked against slonik's own once.
+ */
+let claimText: string | undefined;
+function preparedClaim(limit: number, dispatcherId: string, leaseMs: number, knownScripts: readonly string[]): { sql: string; values: unknown[] } {
+  const values = [limit, dispatcherId, leaseMs, knownScripts];
+  if (claimText === undefined) {
+    const token = claimStatement(limit, dispatcherId, leaseMs, knownScripts);
+    if (JSON.stringify(token.values) !== JSON.stringify(values)) throw new Error("the claim statement's values are not in the order preparedClaim sends them");
+    claimText = token.sql;
+  }
+  return { sql: claimText, values };
 }

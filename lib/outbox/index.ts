@@ -15,6 +15,7 @@
 //   lockStaleClaims  the sweeper: leases run out or dispatchers silent for 3 heartbeats; such a
 //                  claim counts as a failed attempt (so a row that kills its dispatcher ends)
 //   abandonSync    the sync caller left: an unclaimed row is deleted, a claimed one marked
+//   vacuumOutbox   the sweeper, every 2 s once dead row versions pile up (faster than autovacuum)
 //
 // Sync rows (http_sync) have one attempt and are never run again once claimed: a dead
 // dispatcher's sync claim is failed (a caller still waiting gets a 500), so a sync request never
@@ -30,3 +31,4 @@ export * from "./retry.ts";
 export * from "./abandon.ts";
 export * from "./idempotency.ts";
 export * from "./jsonb.ts";
+export * from "./vacuum.ts";
