@@ -53,55 +53,30 @@ const toExecution = (f: Finished): FinishedExecution => ({
 
 /**
  * Completes a batch of executions in ONE statement (one round trip, atomic): final ones leave
- * the outbox and are recorded, and their sync callers get the reply by NOTIFY once that has
- * committed (sendReplies), or, if the caller left, the result is kept as an abandoned execution; failed ones with attempts
+ * the outbox, are recorded, and their sync callers get the reply by NOTIFY (sent at commit), or,
+ * if the caller left, the result is kept as an abandoned execution; failed ones with attempts
  * left go back with a backoff delay. A row is touched only while it still carries the claim it
  * was run under (claimer and attempt number): a claim the sweeper took back and handed out
  * again is no longer ours.
  */
 export async function completeBatch(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler, effects?: CompletionEffects): Promise<void> {
   const effectful = effects?.pending(items.filter((f) => f.outcome.ok)) ?? [];
-  const replies = !effectful.length
-    ? await completeStatement(db, items, config, onExhausted)
-    : await db.transaction(async (tx) => {
-        // Lock the rows still ours first: their effects and their completion commit together.
-        const ours = new Set(await tx.anyFirst(sql.type(z.object({ id: z.string() }))`
-          SELECT o.id FROM outbox o JOIN ${fence(effectful)}) AS f(id, claimed_by, attempts)
-            ON o.id = f.id AND o.claimed_by = f.claimed_by AND o.attempts = f.attempts
-          FOR UPDATE OF o`));
-        await effects!.commit(tx, effectful.filter((f) => ours.has(f.row.id)));
-        return completeStatement(tx, items, config, onExhausted);
-      });
-  // Done whatever happens to the replies: a caller still waiting for a reply that was not sent
-  // reads the result from the executions row when its wait runs out.
-  await sendReplies(db, replies).catch(() => undefined);
-}
-
-type Replies = { channels: string[]; messages: string[] };
-
-/**
- * The sync callers' replies, sent once their completion has committed (and so is durable), in a
- * statement of their own. Not in the completing statement: a NOTIFY holds a database-wide lock
- * until its transaction's commit is done, WAL flush included, so a completion that notified
- * made every other notifying commit (the gateways' enqueues, the other dispatchers'
- * completions) wait for its flush. Sent alone, with synchronous_commit off (a NOTIFY is never
- * made durable anyway), the lock is held for a moment. Inside a caller's transaction (`db` has
- * no prepared pool: the sweeper) they go with that transaction's commit.
- *
- * If this statement is lost (the connection drops first), a caller still waiting reads the
- * result from the executions row when its wait runs out, or when the gateway reconnects.
- */
-async function sendReplies(db: Tx, { channels, messages }: Replies): Promise<void> {
-  if (!channels.length) return;
-  const list = sql.fragment`unnest(${sql.array(channels, "text")}, ${sql.array(messages, "text")}) AS r(channel, message)`;
-  if (db.prepared) await hotRows(db, sql.unsafe`SELECT set_config('synchronous_commit', 'off', true), (SELECT count(pg_notify(channel, message)) FROM ${list})`);
-  else await db.query(sql.unsafe`SELECT pg_notify(channel, message) FROM ${list}`);
+  if (!effectful.length) return completeStatement(db, items, config, onExhausted);
+  await db.transaction(async (tx) => {
+    // Lock the rows still ours first: their effects and their completion commit together.
+    const ours = new Set(await tx.anyFirst(sql.type(z.object({ id: z.string() }))`
+      SELECT o.id FROM outbox o JOIN ${fence(effectful)}) AS f(id, claimed_by, attempts)
+        ON o.id = f.id AND o.claimed_by = f.claimed_by AND o.attempts = f.attempts
+      FOR UPDATE OF o`));
+    await effects!.commit(tx, effectful.filter((f) => ours.has(f.row.id)));
+    await completeStatement(tx, items, config, onExhausted);
+  });
 }
 
 const fence = (fs: Finished[]) => sql.fragment`unnest(${sql.array(fs.map((f) => f.row.id), "uuid")}, ${sql.array(fs.map((f) => f.row.claimed_by), "text")},
     ${sql.array(fs.map((f) => f.row.attempts), "int4")}`;
 
-async function completeStatement(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<Replies> {
+async function completeStatement(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
   const retries = items.filter(willRetry);
   const finals = items.filter((f) => !willRetry(f));
   const policy = { backoff: config.retryBackoff, base_ms: config.retryBaseMs, jitter_pct: config.retryJitterPct };
@@ -119,21 +94,18 @@ async function completeStatement(db: Tx, items: Finished[], config: Config, onEx
       RETURNING o.id, o.abandoned, o.reply_to, o.payload, f.reply),
     finished AS (SELECT x.* FROM ${executionsFrom(jsonbText(executionsJson(finals.map(toExecution))))}),
     recorded AS (${insertExecutions(sql.fragment`finished x JOIN gone g ON g.id = x.id`)}),
-    kept AS (${insertAbandoned(sql.fragment`finished x JOIN gone g ON g.id = x.id AND g.abandoned`, sql.fragment`g.payload->'request'`)})
-    SELECT g.id, CASE WHEN NOT g.abandoned THEN g.reply_to END AS reply_to, g.reply FROM gone g`;
-  type Gone = { id: string; reply_to: string | null; reply: string };
-  const replies = (gone: readonly Gone[]): Replies => {
-    const waiting = gone.filter((g) => g.reply_to !== null);
-    return { channels: waiting.map((g) => g.reply_to!), messages: waiting.map((g) => g.reply) };
-  };
+    kept AS (${insertAbandoned(sql.fragment`finished x JOIN gone g ON g.id = x.id AND g.abandoned`, sql.fragment`g.payload->'request'`)}),
+    replied AS (SELECT pg_notify(g.reply_to, g.reply) FROM gone g WHERE g.reply_to IS NOT NULL AND NOT g.abandoned)
+    SELECT g.id, (SELECT count(*) FROM replied) AS replies FROM gone g`;
   const exhausted = finals.filter((f) => !f.outcome.ok && f.row.kind !== "http_sync");
-  // Its text does not depend on the batch (arrays), so it is prepared once per connection.
-  if (!onExhausted || !exhausted.length) return replies(await hotRows<Gone>(db, statement));
-  return db.transaction(async (tx) => {
-    const gone = (await tx.any(statement)) as readonly Gone[];
-    const ids = new Set(gone.map((g) => g.id));
-    const ours = exhausted.filter((f) => ids.has(f.row.id));
+  if (!onExhausted || !exhausted.length) {
+    // Its text does not depend on the batch (arrays), so it is prepared once per connection.
+    await hotRows(db, statement);
+    return;
+  }
+  await db.transaction(async (tx) => {
+    const gone = new Set((await tx.any(statement)).map((r) => (r as { id: string }).id));
+    const ours = exhausted.filter((f) => gone.has(f.row.id));
     if (ours.length) await onExhausted(tx, ours);
-    return replies(gone);
   });
 }

@@ -5,9 +5,9 @@
 //   claimBatch     one statement: the oldest ready rows (FOR UPDATE SKIP LOCKED), claimed_by +
 //                  lease_until set and the attempt counted, committed before anything runs
 //   heartbeat      a live dispatcher's liveness, extending the leases of the claims it holds
-//   completeBatch  one statement per batch: final rows leave the outbox and are recorded, then
-//                  sync callers get pg_notify(reply_to, …) in a statement of their own (inline,
-//                  or "stored" past ~7.9 kB and read from executions), abandoned ones are kept; failed ones with attempts left go
+//   completeBatch  one statement per batch: final rows leave the outbox and are recorded, sync
+//                  callers get pg_notify(reply_to, …) (inline, or "stored" past ~7.9 kB and read
+//                  from executions), abandoned ones are kept; failed ones with attempts left go
 //                  back with a backoff (retry.ts). Fenced by (claimed_by, attempts): a claim
 //                  taken back by the sweeper is no longer ours. Exhausted rows go to one seam
 //                  (ExhaustedHandler: dead letters)
