@@ -1,3 +1,4 @@
+import { isDataError } from "../db/errors.ts";
 import { hotRows, sql, type Db } from "../db/pool.ts";
 import { jsonbText } from "./jsonb.ts";
 import type { RetryPolicy } from "./retry.ts";
@@ -81,8 +82,8 @@ async function insertAndWake(db: Pick<Db, "any" | "prepared">, rows: NewOutboxRo
  * and one NOTIFY serve many requests: Postgres' notifying commits are serialized (a database-wide
  * lock held through the commit's WAL flush), and every NOTIFY makes each dispatcher claim.
  *
- * A batch the database refuses for its data (SQLSTATE class 22 or 23: nothing committed) is
- * tried again row by row, so one bad row fails only its own request.
+ * A batch the database refuses for its data (isDataError: nothing committed) is tried again row
+ * by row, so one bad row fails only its own request.
  */
 export function enqueuer(db: Pick<Db, "any" | "prepared">, opts: { inFlight?: number; maxBatch?: number } = {}): (row: NewOutboxRow) => Promise<string> {
   const inFlight = opts.inFlight ?? 2;
@@ -116,8 +117,3 @@ export function enqueuer(db: Pick<Db, "any" | "prepared">, opts: { inFlight?: nu
       pump();
     });
 }
-
-const isDataError = (err: unknown): boolean => {
-  const code = (err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return typeof code === "string" && (code.startsWith("22") || code.startsWith("23"));
-};

@@ -3,6 +3,7 @@
 // complete finished ones in batches (whatever finished while the previous batch committed).
 import { randomUUID } from "node:crypto";
 import type { Config } from "../../lib/config.ts";
+import { isDataError } from "../../lib/db/errors.ts";
 import type { Db } from "../../lib/db/pool.ts";
 import type { Executor } from "../../lib/executor/index.ts";
 import type { Logger } from "../../lib/log.ts";
@@ -222,10 +223,4 @@ export class Dispatcher {
       this.log.warn({ released: n }, "released unfinished claims");
     }
   }
-}
-
-/** A Postgres error about the data (SQLSTATE classes 22, 23, 2B, 42, 54), not about the connection. */
-function isDataError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code;
-  return typeof code === "string" && code.length === 5 && ["22", "23", "2B", "42", "54"].includes(code.slice(0, 2));
 }
