@@ -3,8 +3,12 @@
 // the dead-letter list (expand, Replay that really runs a new attempt, Mark resolved without a
 // reload), a viewer who cannot replay (and whose forged POST is refused), CSRF, an XSS probe,
 // the app page (scripts, routes, triggers), executions, KV, a phone-sized screen, sign out.
-// Screenshots of the apps list and the dead-letter page go to docs/screenshots/.
-import { existsSync, mkdirSync } from "node:fs";
+// Screenshots of the apps list and the dead-letter page go to docs/screenshots/ with
+// PICLOUD_SCREENSHOTS=1 (to refresh the README's), else to a temporary folder (a test run leaves
+// the checkout as it was).
+import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import test from "ava";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
@@ -13,7 +17,8 @@ import { userToken } from "./helpers/http.ts";
 import { startPlatform, waitUntil, type Platform } from "./helpers/platform.ts";
 
 const CHROMIUM = process.env.PICLOUD_CHROMIUM ?? "/usr/bin/chromium";
-const SHOTS = fileURLToPath(new URL("../docs/screenshots/", import.meta.url));
+const SHOTS =
+  process.env.PICLOUD_SCREENSHOTS === "1" ? fileURLToPath(new URL("../docs/screenshots/", import.meta.url)) : `${mkdtempSync(path.join(tmpdir(), "picloud-shots-"))}/`;
 const V1 = "/api/v1/admin";
 const XSS = "<img src=x onerror=alert(1)>";
 const PASSWORD = "user-password";
