@@ -22,7 +22,7 @@ const service = (name, extra = {}) => ({
   script: `dist/${name}.js`,
   interpreter: "node",
   // lib/layout.ts BUNDLE_NODE_ARGS says why (source maps; a young generation that stays small).
-  interpreter_args: "--enable-source-maps --max-semi-space-size=4",
+  interpreter_args: "--enable-source-maps --max-semi-space-size=4 --heap-growing-percent=50",
   exec_mode: "fork",
   cwd: __dirname,
   // A process must finish or release its work within PICLOUD_SHUTDOWN_TIMEOUT_MS; pm2 waits a little longer.
