@@ -65,16 +65,28 @@ export async function completeBatch(db: Tx, items: Finished[], config: Config, o
   await db.transaction(async (tx) => {
     // Lock the rows still ours first: their effects and their completion commit together.
     const ours = new Set(await tx.anyFirst(sql.type(z.object({ id: z.string() }))`
-      SELECT o.id FROM outbox o JOIN ${fence(effectful)}) AS f(id, claimed_by, attempts)
-        ON o.id = f.id AND o.claimed_by = f.claimed_by AND o.attempts = f.attempts
-      FOR UPDATE OF o`));
+      SELECT o.id FROM outbox o, (SELECT ${claims(effectful)}) AS b WHERE ${stillClaimed("b")} FOR UPDATE OF o`));
     await effects!.commit(tx, effectful.filter((f) => ours.has(f.row.id)));
     await completeStatement(tx, items, config, onExhausted);
   });
 }
 
-const fence = (fs: Finished[]) => sql.fragment`unnest(${sql.array(fs.map((f) => f.row.id), "uuid")}, ${sql.array(fs.map((f) => f.row.claimed_by), "text")},
-    ${sql.array(fs.map((f) => f.row.attempts), "int4")}`;
+/**
+ * A batch travels as one row of arrays, an entry per item (one statement text for any batch:
+ * prepared once). Its rows are found as `o.id = ANY(ids)` on the primary key, and each is checked
+ * against its own entry (array_position) rather than joined to an unnest(): a generic plan for
+ * the join, made while the outbox was small, scanned the whole table (or the outbox_claimed
+ * index, dead entries and all) on every completion, ~160 buffers a batch once it had churned.
+ * `IS NOT DISTINCT FROM` (the same as = here: a claim's claimer is never null) keeps that
+ * partial index, which `claimed_by = ...` would imply, out of the plan.
+ */
+const claims = (fs: Finished[]) =>
+  sql.fragment`${sql.array(fs.map((f) => f.row.id), "uuid")} AS ids, ${sql.array(fs.map((f) => f.row.claimed_by), "text")} AS claimers, ${sql.array(fs.map((f) => f.row.attempts), "int4")} AS attempts`;
+/** Batch `b`'s entry in `column` for outbox row `o`. */
+const entry = (b: string, column: string) => sql.fragment`${sql.identifier([b, column])}[array_position(${sql.identifier([b, "ids"])}, o.id)]`;
+/** Outbox rows `o` of batch `b` that still carry the claim they ran under (claimer and attempt). */
+const stillClaimed = (b: string) =>
+  sql.fragment`o.id = ANY(${sql.identifier([b, "ids"])}) AND o.claimed_by IS NOT DISTINCT FROM ${entry(b, "claimers")} AND o.attempts = ${entry(b, "attempts")}`;
 
 async function completeStatement(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
   const retries = items.filter(willRetry);
@@ -82,16 +94,16 @@ async function completeStatement(db: Tx, items: Finished[], config: Config, onEx
   const policy = { backoff: config.retryBackoff, base_ms: config.retryBaseMs, jitter_pct: config.retryJitterPct };
   const statement = sql.unsafe`
     WITH retried AS (
-      UPDATE outbox o SET claimed_by = NULL, lease_until = NULL, run_at = now() + r.delay * interval '1 millisecond',
-        last_error = r.error, first_failed_at = coalesce(o.first_failed_at, now())
-      FROM ${fence(retries)}, ${sql.array(retries.map((f) => retryDelayMs(f.row.retry ?? policy, f.row.attempts)), "int4")},
-           ${sql.array(retries.map((f) => jsonbText(JSON.stringify(f.outcome.ok ? null : f.outcome.error))), "jsonb")}) AS r(id, claimed_by, attempts, delay, error)
-      WHERE o.id = r.id AND o.claimed_by = r.claimed_by AND o.attempts = r.attempts
+      UPDATE outbox o SET claimed_by = NULL, lease_until = NULL, run_at = now() + ${entry("r", "delays")} * interval '1 millisecond',
+        last_error = ${entry("r", "errors")}, first_failed_at = coalesce(o.first_failed_at, now())
+      FROM (SELECT ${claims(retries)}, ${sql.array(retries.map((f) => retryDelayMs(f.row.retry ?? policy, f.row.attempts)), "int4")} AS delays,
+              ${sql.array(retries.map((f) => jsonbText(JSON.stringify(f.outcome.ok ? null : f.outcome.error))), "jsonb")} AS errors) AS r
+      WHERE ${stillClaimed("r")}
       RETURNING o.id),
     gone AS (
-      DELETE FROM outbox o USING ${fence(finals)}, ${sql.array(finals.map((f) => replyMessage(f.row.id, f.outcome)), "text")}) AS f(id, claimed_by, attempts, reply)
-      WHERE o.id = f.id AND o.claimed_by = f.claimed_by AND o.attempts = f.attempts
-      RETURNING o.id, o.abandoned, o.reply_to, o.payload, f.reply),
+      DELETE FROM outbox o USING (SELECT ${claims(finals)}, ${sql.array(finals.map((f) => replyMessage(f.row.id, f.outcome)), "text")} AS replies) AS f
+      WHERE ${stillClaimed("f")}
+      RETURNING o.id, o.abandoned, o.reply_to, o.payload, ${entry("f", "replies")} AS reply),
     finished AS (SELECT x.* FROM ${executionsFrom(jsonbText(executionsJson(finals.map(toExecution))))}),
     recorded AS (${insertExecutions(sql.fragment`finished x JOIN gone g ON g.id = x.id`)}),
     kept AS (${insertAbandoned(sql.fragment`finished x JOIN gone g ON g.id = x.id AND g.abandoned`, sql.fragment`g.payload->'request'`)}),
