@@ -238,6 +238,37 @@ test.serial("completeBatch: a sync row is never retried; a completion whose clai
   t.is((await db.oneFirst(sql.unsafe`SELECT attempts FROM executions WHERE id = ${a.id}`)) as number, 2);
 });
 
+
+test.serial("completeBatch: in one batch each row gets its own delay, error and reply, and only rows still ours change", async (t) => {
+  const fast = row({ retry: { max_attempts: 3, backoff: "constant", base_ms: 10_000, jitter_pct: 0 } });
+  const slow = row({ retry: { max_attempts: 3, backoff: "constant", base_ms: 50_000, jitter_pct: 0 } });
+  const done = row({ kind: "http_sync", replyTo: `picloud_reply_test_${randomUUID().slice(0, 8)}` });
+  const lost = row();
+  await enqueue(db, [fast, slow, done, lost]);
+  const claimed = new Map((await claimBatch(db, "d1", 4, LEASE)).rows.map((r) => [r.id, r]));
+  t.is(claimed.size, 4);
+  // `lost` was taken back and claimed again by d2 meanwhile
+  await db.query(sql.unsafe`UPDATE outbox SET claimed_by = 'd2' WHERE id = ${lost.id}`);
+  const heard = await listen(done.replyTo!);
+  await completeBatch(db, [
+    finished(claimed.get(slow.id)!, failed("slow failed")),
+    finished(claimed.get(lost.id)!, ok()),
+    finished(claimed.get(done.id)!, ok('{"done":true}')),
+    finished(claimed.get(fast.id)!, failed("fast failed")),
+  ], config);
+  await settle();
+  await heard.close();
+
+  const back = async (id: string) => db.one(sql.unsafe`SELECT claimed_by, last_error->>'message' AS error, round(extract(epoch FROM run_at - now())) AS wait FROM outbox WHERE id = ${id}`);
+  t.like(await back(fast.id), { claimed_by: null, error: "fast failed" });
+  t.like(await back(slow.id), { claimed_by: null, error: "slow failed" });
+  const [f, s] = [Number((await back(fast.id)).wait), Number((await back(slow.id)).wait)];
+  t.true(f > 5 && f <= 10 && s > 45 && s <= 50, `fast waits ${f} s, slow ${s} s`);
+  t.is(await count(sql.unsafe`SELECT count(*) FROM outbox WHERE id = ${lost.id} AND claimed_by = 'd2'`), 1, "d2's claim untouched");
+  t.is(await count(sql.unsafe`SELECT count(*) FROM executions WHERE id = ${lost.id}`), 0);
+  t.is(await count(sql.unsafe`SELECT count(*) FROM outbox WHERE id = ${done.id}`), 0);
+  t.deepEqual(heard.heard.map((h) => JSON.parse(h.payload).response.body), ['{"done":true}']);
+});
 test.serial("abandonSync: an unclaimed row is deleted (never runs); a claimed one is marked, completes unheard, and is kept as abandoned", async (t) => {
   const waiting = row({ kind: "http_sync", replyTo: "picloud_reply_test3" });
   await enqueue(db, [waiting]);
