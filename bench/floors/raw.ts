@@ -26,6 +26,9 @@ export async function startRawFloor(dbName: string): Promise<RawFloor> {
   const pool = new pg.Pool({ connectionString: url, max: 20 }); // the gateway's pool size
   const listener = new pg.Client({ connectionString: url });
   await listener.connect();
+  // The cleanup drops the database WITH (FORCE), which terminates idle connections: not a crash.
+  pool.on("error", () => undefined);
+  listener.on("error", () => undefined);
   // One statement at a time on the LISTEN connection (pg would queue them too, with a warning).
   let chain: Promise<unknown> = Promise.resolve();
   const onListener = (text: string) => {
