@@ -45,3 +45,26 @@ export function hotRows<T>(db: Pick<DatabasePool, "any"> | Pick<Db, "any" | "pre
   const prepared = "prepared" in db ? db.prepared : undefined;
   return prepared ? prepared.rows<T>(token) : (db.any(token) as Promise<readonly T[]>);
 }
+
+/**
+ * A hot-path statement whose text never depends on its values (batches travel as arrays), run as
+ * hotRows runs it, but on the prepared pool without building a slonik token each time: slonik
+ * renders the text once, and later calls send `values(args)` with it. Building the token (its
+ * nested fragments and arrays) cost about as much of the dispatcher's main thread as sending the
+ * statement. `values` must list the values in the text's order: checked against slonik's own the
+ * first time. Outside the prepared pool (a transaction), the token is built as usual.
+ */
+export function fixedStatement<A extends unknown[]>(token: (...args: A) => QuerySqlToken, values: (...args: A) => unknown[]) {
+  let text: string | undefined;
+  return <T>(db: Pick<DatabasePool, "any"> | Pick<Db, "any" | "prepared">, ...args: A): Promise<readonly T[]> => {
+    const prepared = "prepared" in db ? db.prepared : undefined;
+    if (!prepared) return db.any(token(...args)) as Promise<readonly T[]>;
+    const sent = values(...args);
+    if (text === undefined) {
+      const t = token(...args);
+      if (JSON.stringify(t.values) !== JSON.stringify(sent)) throw new Error("fixedStatement: `values` does not list the statement's values in its text's order");
+      text = t.sql;
+    }
+    return prepared.rows<T>({ sql: text, values: sent });
+  };
+}

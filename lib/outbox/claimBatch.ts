@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { hotRows, sql, type Db } from "../db/pool.ts";
+import { fixedStatement, sql, type Db } from "../db/pool.ts";
 
 export const claimedRow = z.object({
   id: z.string(),
@@ -54,7 +54,7 @@ const iso = (t: string) => new Date(t).toISOString();
  * nothing that answered a caller can be lost or run again. It saves a WAL flush (≈ 0.1 ms of
  * fdatasync here) on every claim, on the sync path between the request and the script.
  *
- * A prepared statement (hotRows): planning it cost more than running it. Its rows are not
+ * A prepared statement (fixedStatement): planning it cost more than running it. Its rows are not
  * parsed against `claimedRow` (the shape is this statement's own): per-row validation was
  * measurable CPU on the dispatcher's main thread at high rates.
  */
@@ -65,9 +65,7 @@ export async function claimBatch(
   leaseMs: number,
   knownScripts: readonly string[] = [],
 ): Promise<{ rows: ClaimedRow[]; nextRunAt: number | null }> {
-  const [r] = await (db.prepared
-    ? db.prepared.rows<Claimed>(preparedClaim(limit, dispatcherId, leaseMs, knownScripts))
-    : hotRows<Claimed>(db, claimStatement(limit, dispatcherId, leaseMs, knownScripts)));
+  const [r] = await claim<Claimed>(db, limit, dispatcherId, leaseMs, knownScripts);
   // Timestamps inside JSON come as Postgres writes them; give them the API's ISO form.
   if (!r) throw new Error("the claim statement returned no row");
   const rows = r.rows.map((row) => ({ ...row, created_at: iso(row.created_at), claimed_at: iso(row.claimed_at), first_failed_at: row.first_failed_at && iso(row.first_failed_at) }));
@@ -94,19 +92,5 @@ const claimStatement = (limit: number, dispatcherId: string, leaseMs: number, kn
            coalesce((SELECT json_agg(claimed) FROM claimed), '[]') AS rows
     FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
-/**
- * The claim as the prepared pool runs it: the text is the same on every call, so it is rendered
- * by slonik once; each call sends only its values. Building the slonik token anew took about as
- * much of the dispatcher's main thread as sending it (a CPU profile under sync load: ~0.2 of the
- * ~0.3 s under claimBatch). The values' order is the text's: checked against slonik's own once.
- */
-let claimText: string | undefined;
-function preparedClaim(limit: number, dispatcherId: string, leaseMs: number, knownScripts: readonly string[]): { sql: string; values: unknown[] } {
-  const values = [limit, dispatcherId, leaseMs, knownScripts];
-  if (claimText === undefined) {
-    const token = claimStatement(limit, dispatcherId, leaseMs, knownScripts);
-    if (JSON.stringify(token.values) !== JSON.stringify(values)) throw new Error("the claim statement's values are not in the order preparedClaim sends them");
-    claimText = token.sql;
-  }
-  return { sql: claimText, values };
-}
+/** The claim's text is the same on every call: on the prepared pool only its values are sent. */
+const claim = fixedStatement(claimStatement, (limit: number, dispatcherId: string, leaseMs: number, knownScripts: readonly string[]) => [limit, dispatcherId, leaseMs, knownScripts]);

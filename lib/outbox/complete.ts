@@ -1,6 +1,6 @@
 import type { Config } from "../config.ts";
 import { z } from "zod";
-import { hotRows, sql, type Db } from "../db/pool.ts";
+import { fixedStatement, sql, type Db } from "../db/pool.ts";
 import { insertAbandoned } from "../executions/abandoned.ts";
 import { executionsFrom, executionsJson, insertExecutions, type ExecutionKind, type FinishedExecution } from "../executions/index.ts";
 import type { ExecutionOutcome } from "../executor/index.ts";
@@ -80,43 +80,76 @@ export async function completeBatch(db: Tx, items: Finished[], config: Config, o
  * `IS NOT DISTINCT FROM` (the same as = here: a claim's claimer is never null) keeps that
  * partial index, which `claimed_by = ...` would imply, out of the plan.
  */
-const claims = (fs: Finished[]) =>
-  sql.fragment`${sql.array(fs.map((f) => f.row.id), "uuid")} AS ids, ${sql.array(fs.map((f) => f.row.claimed_by), "text")} AS claimers, ${sql.array(fs.map((f) => f.row.attempts), "int4")} AS attempts`;
+const claimValues = (fs: Finished[]) => [fs.map((f) => f.row.id), fs.map((f) => f.row.claimed_by), fs.map((f) => f.row.attempts)] as const;
+const claims = (fs: Finished[]) => {
+  const [ids, claimers, attempts] = claimValues(fs);
+  return sql.fragment`${sql.array(ids, "uuid")} AS ids, ${sql.array(claimers, "text")} AS claimers, ${sql.array(attempts, "int4")} AS attempts`;
+};
 /** Batch `b`'s entry in `column` for outbox row `o`. */
 const entry = (b: string, column: string) => sql.fragment`${sql.identifier([b, column])}[array_position(${sql.identifier([b, "ids"])}, o.id)]`;
 /** Outbox rows `o` of batch `b` that still carry the claim they ran under (claimer and attempt). */
 const stillClaimed = (b: string) =>
   sql.fragment`o.id = ANY(${sql.identifier([b, "ids"])}) AND o.claimed_by IS NOT DISTINCT FROM ${entry(b, "claimers")} AND o.attempts = ${entry(b, "attempts")}`;
 
-async function completeStatement(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
+/** What a completion statement sends: its text is fixed, a batch travels as these arrays. */
+type Completion = {
+  retries: Finished[];
+  delays: number[];
+  errors: string[];
+  finals: Finished[];
+  replies: string[];
+  executions: string;
+};
+
+function completion(items: Finished[], config: Config): Completion {
   const retries = items.filter(willRetry);
   const finals = items.filter((f) => !willRetry(f));
   const policy = { backoff: config.retryBackoff, base_ms: config.retryBaseMs, jitter_pct: config.retryJitterPct };
-  const statement = sql.unsafe`
+  return {
+    retries,
+    delays: retries.map((f) => retryDelayMs(f.row.retry ?? policy, f.row.attempts)),
+    errors: retries.map((f) => jsonbText(JSON.stringify(f.outcome.ok ? null : f.outcome.error))),
+    finals,
+    replies: finals.map((f) => replyMessage(f.row.id, f.outcome)),
+    executions: jsonbText(executionsJson(finals.map(toExecution))),
+  };
+}
+
+const completionStatement = (c: Completion) => sql.unsafe`
     WITH retried AS (
       UPDATE outbox o SET claimed_by = NULL, lease_until = NULL, run_at = now() + ${entry("r", "delays")} * interval '1 millisecond',
         last_error = ${entry("r", "errors")}, first_failed_at = coalesce(o.first_failed_at, now())
-      FROM (SELECT ${claims(retries)}, ${sql.array(retries.map((f) => retryDelayMs(f.row.retry ?? policy, f.row.attempts)), "int4")} AS delays,
-              ${sql.array(retries.map((f) => jsonbText(JSON.stringify(f.outcome.ok ? null : f.outcome.error))), "jsonb")} AS errors) AS r
+      FROM (SELECT ${claims(c.retries)}, ${sql.array(c.delays, "int4")} AS delays, ${sql.array(c.errors, "jsonb")} AS errors) AS r
       WHERE ${stillClaimed("r")}
       RETURNING o.id),
     gone AS (
-      DELETE FROM outbox o USING (SELECT ${claims(finals)}, ${sql.array(finals.map((f) => replyMessage(f.row.id, f.outcome)), "text")} AS replies) AS f
+      DELETE FROM outbox o USING (SELECT ${claims(c.finals)}, ${sql.array(c.replies, "text")} AS replies) AS f
       WHERE ${stillClaimed("f")}
       RETURNING o.id, o.abandoned, o.reply_to, o.payload, ${entry("f", "replies")} AS reply),
-    finished AS (SELECT x.* FROM ${executionsFrom(jsonbText(executionsJson(finals.map(toExecution))))}),
+    finished AS (SELECT x.* FROM ${executionsFrom(c.executions)}),
     recorded AS (${insertExecutions(sql.fragment`finished x JOIN gone g ON g.id = x.id`)}),
     kept AS (${insertAbandoned(sql.fragment`finished x JOIN gone g ON g.id = x.id AND g.abandoned`, sql.fragment`g.payload->'request'`)}),
     replied AS (SELECT pg_notify(g.reply_to, g.reply) FROM gone g WHERE g.reply_to IS NOT NULL AND NOT g.abandoned)
     SELECT g.id, (SELECT count(*) FROM replied) AS replies FROM gone g`;
+
+/** The completion on the prepared pool: its values in the text's order, without a slonik token per batch. */
+const complete = fixedStatement(completionStatement, (c: Completion) => [
+  ...claimValues(c.retries), c.delays, c.errors,
+  ...claimValues(c.finals), c.replies,
+  c.executions,
+]);
+
+async function completeStatement(db: Tx, items: Finished[], config: Config, onExhausted?: ExhaustedHandler): Promise<void> {
+  const c = completion(items, config);
+  const finals = c.finals;
   const exhausted = finals.filter((f) => !f.outcome.ok && f.row.kind !== "http_sync");
   if (!onExhausted || !exhausted.length) {
     // Its text does not depend on the batch (arrays), so it is prepared once per connection.
-    await hotRows(db, statement);
+    await complete(db, c);
     return;
   }
   await db.transaction(async (tx) => {
-    const gone = new Set((await tx.any(statement)).map((r) => (r as { id: string }).id));
+    const gone = new Set((await tx.any(completionStatement(c))).map((r) => (r as { id: string }).id));
     const ours = exhausted.filter((f) => gone.has(f.row.id));
     if (ours.length) await onExhausted(tx, ours);
   });
