@@ -1,7 +1,6 @@
 // The README's promise: with no DATABASE_URL, `npm start` brings up an embedded Postgres, the
 // migrations, and the gateway + dispatchers + sweeper under pm2; data survives a restart.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -10,15 +9,14 @@ import test from "ava";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-// The command behind `npm start`, run directly so its own exit code is seen (npm itself exits
-// by the signal it passes on).
-const startCommand = (JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start.split(" ");
-
+// `npm start` itself (npm's own CLI when the tests run under npm), in a process group of its own
+// so that what it leaves behind can be seen.
 function npmStart(env: Record<string, string>): { child: ChildProcess; output: () => string } {
   const base = { ...process.env };
   delete base.DATABASE_URL;
-  const [cmd, ...args] = startCommand;
-  const child = spawn(cmd === "node" ? process.execPath : cmd!, args, { cwd: root, env: { ...base, ...env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const npm = process.env.npm_execpath;
+  const [cmd, args] = npm?.endsWith(".js") ? [process.execPath, [npm, "start"]] : ["npm", ["start"]];
+  const child = spawn(cmd, args, { cwd: root, env: { ...base, ...env, LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
@@ -39,10 +37,25 @@ async function waitReady(url: string, timeoutMs: number, output: () => string): 
   throw new Error(`platform not ready after ${timeoutMs} ms:\n${output()}`);
 }
 
-async function stop(child: ChildProcess): Promise<number | null> {
+/**
+ * SIGTERM to npm's process alone (as a script or a service manager would send it, not Ctrl-C to
+ * the whole group): the platform must stop and npm exit with the launcher's code, leaving no
+ * process of its group behind (the launcher, pm2, the services, the embedded Postgres).
+ */
+async function stop(child: ChildProcess): Promise<{ code: number | null; leftBehind: boolean }> {
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  child.kill("SIGTERM"); // as pm2 or systemd would stop it
-  return exited;
+  child.kill("SIGTERM");
+  const code = await exited;
+  let leftBehind = true;
+  for (let i = 0; i < 50 && leftBehind; i++) {
+    try {
+      process.kill(-child.pid!, 0);
+      await new Promise((r) => setTimeout(r, 100));
+    } catch {
+      leftBehind = false;
+    }
+  }
+  return { code, leftBehind };
 }
 
 function killGroup(child: ChildProcess): void {
@@ -90,7 +103,7 @@ test("npm start with no DATABASE_URL serves the API from an embedded Postgres, a
   t.is(routed.status, 200);
   t.deepEqual(await routed.json(), { hello: "pi" });
 
-  t.is(await stop(first.child), 0, first.output());
+  t.deepEqual(await stop(first.child), { code: 0, leftBehind: false }, first.output());
 
   // Second start: same data folder, the owner is still there.
   const second = npmStart(env);
@@ -99,5 +112,5 @@ test("npm start with no DATABASE_URL serves the API from an embedded Postgres, a
   const login = await fetch(`${url}/api/v1/admin/login`, json({ email: "owner@example.com", password: "correct horse" }));
   t.is(login.status, 200);
   t.is((await fetch(`${url}/api/v1/admin/bootstrap`, json({ email: "x@example.com", password: "correct horse" }))).status, 409);
-  t.is(await stop(second.child), 0, second.output());
+  t.deepEqual(await stop(second.child), { code: 0, leftBehind: false }, second.output());
 });
