@@ -40,7 +40,8 @@ async function waitReady(url: string, timeoutMs: number, output: () => string): 
 /**
  * SIGTERM to npm's process alone (as a script or a service manager would send it, not Ctrl-C to
  * the whole group): the platform must stop and npm exit with the launcher's code, leaving no
- * process of its group behind (the launcher, pm2, the services, the embedded Postgres).
+ * process of its group behind (the launcher, pm2-runtime, the embedded Postgres; pm2 starts each
+ * service in a group of its own, so the callers also check that the gateway's port is closed).
  */
 async function stop(child: ChildProcess): Promise<{ code: number | null; leftBehind: boolean }> {
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -104,6 +105,7 @@ test("npm start with no DATABASE_URL serves the API from an embedded Postgres, a
   t.deepEqual(await routed.json(), { hello: "pi" });
 
   t.deepEqual(await stop(first.child), { code: 0, leftBehind: false }, first.output());
+  t.false(await fetch(`${url}/readyz`).then(() => true, () => false), "the gateway stopped");
 
   // Second start: same data folder, the owner is still there.
   const second = npmStart(env);
@@ -113,4 +115,5 @@ test("npm start with no DATABASE_URL serves the API from an embedded Postgres, a
   t.is(login.status, 200);
   t.is((await fetch(`${url}/api/v1/admin/bootstrap`, json({ email: "x@example.com", password: "correct horse" }))).status, 409);
   t.deepEqual(await stop(second.child), { code: 0, leftBehind: false }, second.output());
+  t.false(await fetch(`${url}/readyz`).then(() => true, () => false), "the gateway stopped");
 });

@@ -12,12 +12,6 @@
 // pg pool. A statement's text must not depend on the data (batch sizes travel as arrays), so one
 // prepared form per connection serves every call. The connections plan generically at once (no
 // five custom plans first): these statements have no value-dependent plan worth it.
-//
-// They also plan without sequential scans (enable_seqscan=off, a cost penalty, not a ban): every
-// statement here finds its rows by key or by the claim's index, in tables that churn (the outbox
-// is mostly dead space between vacuums, and tiny when a plan is made at start). A generic plan
-// is kept for the connection's life, until a VACUUM or ANALYZE invalidates it, so one made while
-// a table looked small went on scanning it whole once it had grown.
 import { createHash } from "node:crypto";
 import pg from "pg";
 
@@ -59,7 +53,7 @@ export function createPrepared(url: string, opts: { max?: number; statementTimeo
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
     types,
-    options: `-c plan_cache_mode=force_generic_plan -c enable_seqscan=off -c statement_timeout=${opts.statementTimeoutMs ?? 60_000}`,
+    options: `-c plan_cache_mode=force_generic_plan -c statement_timeout=${opts.statementTimeoutMs ?? 60_000}`,
   });
   // An idle connection that drops (Postgres restarts) must not crash the process; the next
   // query opens a new one.

@@ -46,14 +46,6 @@ const iso = (t: string) => new Date(t).toISOString();
  * and when the next delayed row (a retry waiting out its backoff) comes due, so that an idle
  * dispatcher can wake for it without another query.
  *
- * Its commit does not wait for the WAL flush (synchronous_commit off, for this statement's own
- * transaction: claimBatch runs outside any other). A claim lost in a Postgres crash only makes
- * its row claimable again: an async row runs again (at-least-once, and its effects commit only
- * with its completion), and a sync row's caller has no answer yet. Every completion commits
- * synchronously, which flushes the claim (and a sync row's insert) before any reply is sent, so
- * nothing that answered a caller can be lost or run again. It saves a WAL flush (≈ 0.1 ms of
- * fdatasync here) on every claim, on the sync path between the request and the script.
- *
  * A prepared statement (fixedStatement): planning it cost more than running it. Its rows are not
  * parsed against `claimedRow` (the shape is this statement's own): per-row validation was
  * measurable CPU on the dispatcher's main thread at high rates.
@@ -89,8 +81,7 @@ const claimStatement = (limit: number, dispatcherId: string, leaseMs: number, kn
                 s.version, s.timeout_ms, s.memory_mb, o.route_id, o.trigger_id, o.payload, o.reply_to, o.attempts, o.max_attempts, o.retry,
                 o.trigger_depth, o.root_execution_id, o.first_failed_at, o.created_at, o.claimed_by, now() AS claimed_at)
     SELECT (SELECT min(run_at) FROM outbox WHERE claimed_by IS NULL AND run_at > now()) AS next_run_at,
-           coalesce((SELECT json_agg(claimed) FROM claimed), '[]') AS rows
-    FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+           coalesce((SELECT json_agg(claimed) FROM claimed), '[]') AS rows`;
 
 /** The claim's text is the same on every call: on the prepared pool only its values are sent. */
 const claim = fixedStatement(claimStatement, (limit: number, dispatcherId: string, leaseMs: number, knownScripts: readonly string[]) => [limit, dispatcherId, leaseMs, knownScripts]);

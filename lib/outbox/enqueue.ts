@@ -56,8 +56,8 @@ export async function enqueue(db: Pick<Db, "any" | "prepared">, rows: NewOutboxR
 /**
  * `commit`: the statement's own synchronous_commit (only outside a transaction). "off" is for
  * sync-route rows alone, which need not survive a Postgres crash: their caller has no answer
- * yet (it gets a 5xx), and a row that answered its caller is durable, as the completion's
- * synchronous commit flushes the WAL written before it. What it buys: a NOTIFY holds a database-wide lock
+ * yet (it gets a 5xx), and a row any dispatcher acted on is durable, as the claim's synchronous
+ * commit flushes the WAL written before it. What it buys: a NOTIFY holds a database-wide lock
  * until its transaction has committed, so every notifying commit that waits for its WAL flush
  * makes all the others wait too (the spine's first bottleneck under load).
  */
